@@ -1,0 +1,94 @@
+/**
+ * Wire types of protocol v1. `docs/protocol.md` is the normative description;
+ * these types are its machine-checked half.
+ */
+
+export const PROTOCOL_VERSION = 1 as const;
+export type ProtocolVersion = typeof PROTOCOL_VERSION;
+
+/**
+ * A subscription's position, minted by the server and echoed by the client.
+ * It is the only thing a server needs to continue a subscription, so any
+ * instance can answer any poll.
+ */
+export interface Cursor {
+  /** The server-side run that numbered the events the client holds. */
+  run: string;
+  /** Highest sequence number of `run` the client has received. Acknowledges every event up to it. */
+  seq: number;
+  /** Id of the last `tracked()` event received, carried across runs. */
+  lastEventId?: string;
+  /** The client saw `run` end with a retryable error and asks for a new run. */
+  restart?: true;
+}
+
+export interface PollSubscription {
+  /** Chosen by the client, unique among the client's subscriptions, stable for a subscription's life. */
+  key: string;
+  /** Dotted procedure path, as in `Operation.path`. */
+  path: string;
+  /** The input, serialized with the router's input transformer. Omitted when undefined. */
+  input?: unknown;
+  /** Absent until the server has answered for this subscription. */
+  cursor?: Cursor;
+}
+
+export interface PollRequest {
+  v: ProtocolVersion;
+  /** Random id of one client (one link instance); scopes `key`. */
+  client: string;
+  /** Increases with every poll a client sends; older polls are superseded. */
+  poll: number;
+  /** The longest hold the client will wait for, in ms. The server may hold less. */
+  hold?: number;
+  connectionParams?: Record<string, string> | null;
+  /** Every active subscription of the client. A subscription left out is cancelled. */
+  subscriptions: PollSubscription[];
+}
+
+/** One event, as the procedure yielded it. */
+export interface WireEvent {
+  /** 1, 2, 3, … within a run. */
+  seq: number;
+  /** The `tracked()` id, if the procedure yielded a tracked event. */
+  id?: string;
+  /** The yielded value (for tracked events the inner data), serialized with the output transformer. */
+  data?: unknown;
+}
+
+/** Why a subscription could not be continued from its cursor. */
+export type CursorErrorReason = 'resume-lost';
+
+export type WireEnd =
+  | { type: 'stopped' }
+  | {
+      type: 'error';
+      /** The tRPC error shape (errorFormatter applied), serialized with the output transformer. */
+      error: unknown;
+      /** Set when the error is the transport's own verdict on a cursor. */
+      reason?: CursorErrorReason;
+    };
+
+export interface SubscriptionResult {
+  /** The run now serving the subscription. Absent when the subscription failed before a run started. */
+  run?: string;
+  /** Events not yet acknowledged, in order. */
+  events?: WireEvent[];
+  /** The run has ended; every event it produced is in `events`. */
+  end?: WireEnd;
+}
+
+export interface PollResponse {
+  v: ProtocolVersion;
+  /** Results by subscription key. A subscription with nothing new is left out. */
+  results: Record<string, SubscriptionResult>;
+  /** The batch limit cut this response short: poll again at once. */
+  more?: true;
+}
+
+/** A poll-wide failure (bad request, context error, overload). */
+export interface PollErrorResponse {
+  v: ProtocolVersion;
+  /** The tRPC error shape, serialized with the output transformer. */
+  error: unknown;
+}

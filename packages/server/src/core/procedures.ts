@@ -1,0 +1,129 @@
+import {
+  TRPCError,
+  callTRPCProcedure,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  type AnyTRPCProcedure,
+  type AnyTRPCRouter,
+  type TRPCRootConfig,
+} from '@trpc/server';
+import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
+
+type RouterDef = {
+  procedures: Record<string, AnyTRPCProcedure | undefined>;
+  lazy?: Record<string, { load: () => Promise<void> }>;
+  _config: TRPCRootConfig<any>;
+};
+
+function defOf(router: AnyTRPCRouter): RouterDef {
+  return router._def as unknown as RouterDef;
+}
+
+export function configOf(router: AnyTRPCRouter): TRPCRootConfig<any> {
+  return defOf(router)._config;
+}
+
+/**
+ * Finds a procedure, loading `lazy()` routers on the way, as tRPC's own
+ * lookup does (that one is not public, and the type check below needs it).
+ */
+export async function findProcedure(router: AnyTRPCRouter, path: string): Promise<AnyTRPCProcedure | null> {
+  const def = defOf(router);
+  let procedure = def.procedures[path];
+  while (!procedure) {
+    const key = Object.keys(def.lazy ?? {}).find((prefix) => path === prefix || path.startsWith(prefix + '.'));
+    if (!key) return null;
+    await def.lazy![key]!.load();
+    procedure = def.procedures[path];
+  }
+  return procedure;
+}
+
+/** Refuses what cannot be polled with a message that says what was sent. */
+export function assertSubscription(procedure: AnyTRPCProcedure | null, path: string): asserts procedure is AnyTRPCProcedure {
+  if (!procedure) {
+    throw new TRPCError({ code: 'NOT_FOUND', message: `No procedure at path "${path}"` });
+  }
+  const type = procedure._def.type;
+  if (type !== 'subscription') {
+    throw new TRPCError({
+      code: 'METHOD_NOT_SUPPORTED',
+      message: `"${path}" is a ${type}; only subscriptions can be long-polled`,
+    });
+  }
+}
+
+/** The same merge tRPC applies to `Last-Event-ID` for SSE subscriptions. */
+export function withLastEventId(input: unknown, lastEventId: string | undefined): unknown {
+  if (lastEventId === undefined) return input;
+  if (input === undefined || input === null) return { lastEventId };
+  if (typeof input !== 'object') return input;
+  return { ...(input as object), lastEventId };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/** Calls the procedure and hands back its iterator (observables adapted like tRPC does). */
+export async function startProcedure(opts: {
+  router: AnyTRPCRouter;
+  path: string;
+  input: unknown;
+  ctx: unknown;
+  signal: AbortSignal;
+}): Promise<AsyncIterator<unknown>> {
+  const result: unknown = await callTRPCProcedure({
+    router: opts.router,
+    path: opts.path,
+    type: 'subscription',
+    ctx: opts.ctx,
+    getRawInput: async () => opts.input,
+    signal: opts.signal,
+    batchIndex: 0,
+  });
+  if (isObservable(result)) {
+    return observableToAsyncIterable(result, opts.signal)[Symbol.asyncIterator]();
+  }
+  if (!isAsyncIterable(result)) {
+    throw new TRPCError({
+      code: 'INTERNAL_SERVER_ERROR',
+      message: `Subscription "${opts.path}" did not return an observable or an async iterable`,
+    });
+  }
+  return result[Symbol.asyncIterator]();
+}
+
+export interface ErrorSite {
+  path: string | undefined;
+  input: unknown;
+  ctx: unknown;
+  /** The adapter's native request, for `onError`. */
+  req: unknown;
+}
+
+export type OnErrorFn = (opts: {
+  error: TRPCError;
+  type: 'subscription';
+  path: string | undefined;
+  input: unknown;
+  ctx: unknown;
+  req: any;
+}) => void;
+
+/** Reports an error to `onError` and returns it with its formatted, serialized shape. */
+export type ErrorShaper = (cause: unknown, at: ErrorSite) => { error: TRPCError; shape: unknown };
+
+export function createErrorShaper(router: AnyTRPCRouter, onError: OnErrorFn | undefined): ErrorShaper {
+  const config = configOf(router);
+  return (cause, at) => {
+    const error = getTRPCErrorFromUnknown(cause);
+    try {
+      onError?.({ error, type: 'subscription', path: at.path, input: at.input, ctx: at.ctx, req: at.req });
+    } catch {
+      // A throwing onError must not take the poll down with it.
+    }
+    const shape = getTRPCErrorShape({ config, error, type: 'subscription', path: at.path, input: at.input, ctx: at.ctx });
+    return { error, shape: config.transformer.output.serialize(shape) };
+  };
+}

@@ -1,0 +1,158 @@
+import { isTrackedEnvelope } from '@trpc/server';
+import type { Cursor } from '@trpc-longpoll/protocol';
+import type { ErrorShaper, ErrorSite } from './procedures';
+import { randomId } from './ids';
+
+/** An event as it will go on the wire, serialized once however often it is resent. */
+export interface BufferedEvent {
+  seq: number;
+  json: string;
+}
+
+export interface RunDeps {
+  serialize: (value: unknown) => unknown;
+  shapeError: ErrorShaper;
+  site: ErrorSite;
+  /** Most events kept unacknowledged; beyond it the iterator is not pulled (backpressure). */
+  maxBuffered: number;
+  /** Something a poll could answer with has appeared. */
+  onChange: () => void;
+}
+
+const noop = () => {};
+
+/**
+ * One execution of a subscription procedure. It keeps the iterator running
+ * between polls and holds what it yields until the client acknowledges it.
+ */
+export class Run {
+  readonly id = randomId();
+  private readonly controller = new AbortController();
+  private iterator: AsyncIterator<unknown> | null = null;
+  /** Unacknowledged events, oldest first. */
+  private buffer: BufferedEvent[] = [];
+  private nextSeq = 1;
+  private resumePump: (() => void) | null = null;
+  /** Serialized `WireEnd`, once the procedure has ended. */
+  endJson: string | null = null;
+  /** The run failed before yielding anything; no cursor can refer to it. */
+  failedAtStart = false;
+  cancelled = false;
+  /** The iterator finished by itself (done or threw), so there is nothing to return(). */
+  private exhausted = false;
+
+  constructor(
+    readonly key: string,
+    /** The cursor this run continues, if it was started to resume one. */
+    readonly origin: Cursor | undefined,
+    private readonly deps: RunDeps,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  async start(open: (signal: AbortSignal) => Promise<AsyncIterator<unknown>>): Promise<void> {
+    try {
+      this.iterator = await open(this.controller.signal);
+    } catch (cause) {
+      if (this.cancelled) return;
+      this.failedAtStart = true;
+      this.fail(cause);
+      return;
+    }
+    if (this.cancelled) {
+      this.closeIterator();
+      return;
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    const iterator = this.iterator!;
+    for (;;) {
+      if (this.buffer.length >= this.deps.maxBuffered) {
+        await new Promise<void>((resolve) => (this.resumePump = resolve));
+        this.resumePump = null;
+        if (this.cancelled) return;
+      }
+      let step: IteratorResult<unknown>;
+      try {
+        step = await iterator.next();
+      } catch (cause) {
+        this.exhausted = true;
+        if (!this.cancelled) this.fail(cause);
+        return;
+      }
+      if (this.cancelled) return;
+      if (step.done) {
+        this.exhausted = true;
+        this.endJson = '{"type":"stopped"}';
+        this.deps.onChange();
+        return;
+      }
+      try {
+        this.buffer.push({ seq: this.nextSeq, json: this.encode(this.nextSeq, step.value) });
+      } catch (cause) {
+        this.fail(cause);
+        this.closeIterator();
+        return;
+      }
+      this.nextSeq++;
+      this.deps.onChange();
+    }
+  }
+
+  private encode(seq: number, value: unknown): string {
+    if (isTrackedEnvelope(value)) {
+      const [id, data] = value;
+      return JSON.stringify({ seq, id, data: this.deps.serialize(data) });
+    }
+    return JSON.stringify({ seq, data: this.deps.serialize(value) });
+  }
+
+  private fail(cause: unknown): void {
+    const { shape } = this.deps.shapeError(cause, this.deps.site);
+    this.endJson = JSON.stringify({ type: 'error', error: shape });
+    this.deps.onChange();
+  }
+
+  /** Drops every event up to `seq`: the client has it. */
+  ack(seq: number): void {
+    let drop = 0;
+    while (drop < this.buffer.length && this.buffer[drop]!.seq <= seq) drop++;
+    if (drop > 0) this.buffer.splice(0, drop);
+    if (this.resumePump && this.buffer.length < this.deps.maxBuffered) this.resumePump();
+  }
+
+  get pending(): readonly BufferedEvent[] {
+    return this.buffer;
+  }
+
+  get hasNews(): boolean {
+    return this.buffer.length > 0 || this.endJson !== null;
+  }
+
+  /**
+   * Stops the procedure. The signal is aborted before `return()`, because
+   * `return()` on a generator parked in an `await` only settles once that
+   * await does; nothing waits for it.
+   */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.controller.abort();
+    this.resumePump?.();
+    this.closeIterator();
+  }
+
+  private closeIterator(): void {
+    const iterator = this.iterator;
+    if (!iterator || this.exhausted) return;
+    try {
+      iterator.return?.(undefined)?.catch?.(noop);
+    } catch {
+      // A synchronous throw from return() has nothing left to clean up.
+    }
+  }
+}
