@@ -3,22 +3,25 @@ import type { AnyTRPCRouter } from '@trpc/server';
 import type { CursorErrorReason } from '@trpc-longpoll/protocol';
 
 /**
- * The subscription could not continue from where it was: the server lost
- * its state and the procedure yields untracked events, so some may have been
- * missed. It arrives through `onError` (its `data.code` is `CONFLICT`);
- * subscribe again to start afresh, or make the procedure yield `tracked()`
- * events so it can resume.
+ * The subscription could not continue from its cursor, so events may have
+ * been missed; it arrives through `onError` and ends the subscription.
+ * `reason` says why (see docs/protocol.md, "Cursor errors"):
+ * - `resume-lost`: the server lost the subscription's state and the procedure
+ *   yields untracked events, so it cannot resume (`data.code` is `CONFLICT`);
+ * - `gone`: the cursor is older than the event log keeps;
+ * - `reset`: the cursor is ahead of the event log (flushed or restored).
+ * Resync the data the subscription feeds, then subscribe again.
  */
-export class LongPollResumeError<TRouter extends AnyTRPCRouter = AnyTRPCRouter> extends TRPCClientError<TRouter> {
+export class LongPollCursorError<TRouter extends AnyTRPCRouter = AnyTRPCRouter> extends TRPCClientError<TRouter> {
   readonly reason: CursorErrorReason;
 
   constructor(shape: { message: string; code: number; data?: unknown }, reason: CursorErrorReason) {
     super(shape.message, { result: { error: shape as never } });
-    Object.setPrototypeOf(this, LongPollResumeError.prototype);
+    Object.setPrototypeOf(this, LongPollCursorError.prototype);
     this.reason = reason;
   }
 }
 
-export function isLongPollResumeError(error: unknown): error is LongPollResumeError {
-  return error instanceof LongPollResumeError;
+export function isLongPollCursorError(error: unknown): error is LongPollCursorError {
+  return error instanceof LongPollCursorError;
 }

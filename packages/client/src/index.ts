@@ -1,3 +1,3 @@
 export { longPollLink, type LongPollLinkOptions } from './longPollLink';
-export { LongPollResumeError, isLongPollResumeError } from './errors';
+export { LongPollCursorError, isLongPollCursorError } from './errors';
 export type { RetryOptions } from './internals/backoff';

@@ -56,8 +56,14 @@ export interface WireEvent {
   data?: unknown;
 }
 
-/** Why a subscription could not be continued from its cursor. */
-export type CursorErrorReason = 'resume-lost';
+/**
+ * Why a subscription could not be continued from its cursor:
+ * - `resume-lost`: the server lost the run and the procedure is untracked, so it cannot be resumed;
+ * - `gone`: the cursor is older than the event log's retention;
+ * - `reset`: the cursor is ahead of the event log (the log was flushed or restored from an older copy).
+ */
+export type CursorErrorReason = 'resume-lost' | 'gone' | 'reset';
+export const CURSOR_ERROR_REASONS: readonly CursorErrorReason[] = ['resume-lost', 'gone', 'reset'];
 
 export type WireEnd =
   | { type: 'stopped' }

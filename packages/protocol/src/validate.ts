@@ -7,7 +7,7 @@ import type {
   WireEnd,
   WireEvent,
 } from './types';
-import { PROTOCOL_VERSION } from './types';
+import { CURSOR_ERROR_REASONS, PROTOCOL_VERSION } from './types';
 
 /** Why a message was refused. `field` points at the offending part, for the error message. */
 export class ProtocolError extends Error {
@@ -138,8 +138,8 @@ function parseEnd(value: unknown, field: string): WireEnd {
   if (value.type === 'error') {
     const end: WireEnd = { type: 'error', error: value.error };
     if (value.reason !== undefined) {
-      if (value.reason !== 'resume-lost') fail(`${field}.reason is unknown`);
-      end.reason = value.reason;
+      if (!CURSOR_ERROR_REASONS.includes(value.reason as never)) fail(`${field}.reason is unknown`);
+      end.reason = value.reason as WireEnd & { type: 'error' } extends { reason?: infer R } ? R : never;
     }
     return end;
   }

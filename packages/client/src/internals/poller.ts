@@ -11,7 +11,7 @@ import {
   type PollRequest,
   type SubscriptionResult,
 } from '@trpc-longpoll/protocol';
-import { LongPollResumeError } from '../errors';
+import { LongPollCursorError } from '../errors';
 import { backoffDelay, parseRetryAfter, type RetryOptions } from './backoff';
 
 type MaybeLazy<T> = T | (() => T | Promise<T>);
@@ -310,7 +310,7 @@ export class Poller {
     }
     const shape = this.deserializeShape(end.error) ?? { message: 'The subscription failed', code: -32603 };
     if (end.reason) {
-      this.fail(sub, new LongPollResumeError(shape, end.reason));
+      this.fail(sub, new LongPollCursorError(shape, end.reason));
     } else if (isRetryableRpcCode(shape.code)) {
       // The run is over; ask for a new one after a pause, keeping this one's position.
       sub.healthy = false;

@@ -8,6 +8,7 @@ import {
   type TRPCRootConfig,
 } from '@trpc/server';
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
+import { CURSOR_ERROR_REASONS, type CursorErrorReason } from '@trpc-longpoll/protocol';
 
 type RouterDef = {
   procedures: Record<string, AnyTRPCProcedure | undefined>;
@@ -92,6 +93,21 @@ export async function startProcedure(opts: {
     });
   }
   return result[Symbol.asyncIterator]();
+}
+
+/**
+ * An error (or one of its causes) that carries `cursorReason` is the
+ * transport's verdict on a cursor, such as an event log's "gone"; the client
+ * gets it as a typed `LongPollCursorError`.
+ */
+export function cursorReasonOf(cause: unknown): CursorErrorReason | undefined {
+  let current: unknown = cause;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const reason = (current as { cursorReason?: unknown }).cursorReason;
+    if (CURSOR_ERROR_REASONS.includes(reason as never)) return reason as CursorErrorReason;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 export interface ErrorSite {

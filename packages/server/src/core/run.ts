@@ -1,6 +1,6 @@
 import { isTrackedEnvelope } from '@trpc/server';
 import type { Cursor } from '@trpc-longpoll/protocol';
-import type { ErrorShaper, ErrorSite } from './procedures';
+import { cursorReasonOf, type ErrorShaper, type ErrorSite } from './procedures';
 import { randomId } from './ids';
 
 /** An event as it will go on the wire, serialized once however often it is resent. */
@@ -113,7 +113,7 @@ export class Run {
 
   private fail(cause: unknown): void {
     const { shape } = this.deps.shapeError(cause, this.deps.site);
-    this.endJson = JSON.stringify({ type: 'error', error: shape });
+    this.endJson = JSON.stringify({ type: 'error', error: shape, reason: cursorReasonOf(cause) });
     this.deps.onChange();
   }
 

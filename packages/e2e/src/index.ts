@@ -1,0 +1,4 @@
+export * from './client';
+export * from './feed';
+export * from './router';
+export * from './server';

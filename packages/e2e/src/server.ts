@@ -1,0 +1,51 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { AnyTRPCRouter } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { createLongPollNodeHandler, type LongPollNodeHandlerOptions } from '@trpc-longpoll/server';
+
+export interface TestServer {
+  url: string;
+  server: Server;
+  longPoll: ReturnType<typeof createLongPollNodeHandler>;
+  /** Sockets open right now. */
+  openSockets(): number;
+  /** Requests seen, by pathname. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 serving the router the way a user would:
+ * tRPC's standalone handler for everything, the long-poll handler in front.
+ */
+export async function startServer<TRouter extends AnyTRPCRouter>(
+  opts: LongPollNodeHandlerOptions<TRouter> & { createContext?: (o: { req: IncomingMessage; res: ServerResponse; info: unknown }) => unknown },
+): Promise<TestServer> {
+  const longPoll = createLongPollNodeHandler(opts as LongPollNodeHandlerOptions<AnyTRPCRouter>);
+  const trpc = createHTTPHandler({ router: opts.router, createContext: opts.createContext as never });
+  const sockets = new Set<Socket>();
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(new URL(req.url ?? '/', 'http://x').pathname);
+    longPoll(req, res, () => trpc(req, res));
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    longPoll,
+    requests,
+    openSockets: () => sockets.size,
+    async close() {
+      await longPoll.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

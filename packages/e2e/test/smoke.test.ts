@@ -1,0 +1,24 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLongPollClient, createTestRouter, recorder, startServer, type TestServer } from '../src';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe('smoke', () => {
+  it('delivers tracked events end to end', async () => {
+    const fixture = createTestRouter();
+    server = await startServer({ router: fixture.router, createContext: () => ({ user: 'ann' }) });
+    const client = createLongPollClient<typeof fixture.router>(server.url);
+    const rec = recorder();
+    const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
+    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await client.post.add.mutate({ text: 'hi' });
+    await client.post.add.mutate({ text: 'there' });
+    await rec.until(() => rec.data().length === 2);
+    expect(rec.data().map((d: any) => d.data.text)).toEqual(['hi', 'there']);
+    sub.unsubscribe();
+  });
+});
