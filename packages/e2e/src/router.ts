@@ -1,5 +1,5 @@
 import { EventEmitter, on } from 'node:events';
-import { TRPCError, initTRPC } from '@trpc/server';
+import { TRPCError, initTRPC, tracked } from '@trpc/server';
 import superjson from 'superjson';
 import { z } from 'zod';
 import { createFeed } from './feed';
