@@ -121,30 +121,24 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       return errorResponse('SERVICE_UNAVAILABLE', 'Too many polls are held; poll again later', req, retryAfter());
     }
 
-    // Everything that can fail per subscription before the context exists.
+    // Paths are checked before the context exists; the errors are shaped after, so errorFormatter sees the context.
     const refused = new Map<string, unknown>();
-    const inputs = new Map<string, unknown>();
     const procedures = await Promise.all(
       poll.subscriptions.map((sub) => findProcedure(router, sub.path).catch(() => null)),
     );
+    // Inputs are deserialized only when read: a healthy poll of running subscriptions never needs them.
+    const inputs = poll.subscriptions.map((sub) => lazyInput(sub.input));
     const calls: TRPCRequestInfo['calls'] = poll.subscriptions.map((sub, i) => {
       const procedure = procedures[i] ?? null;
-      let input: unknown;
       try {
         assertSubscription(procedure, sub.path);
-        input = sub.input === undefined ? undefined : config.transformer.input.deserialize(sub.input);
-        inputs.set(sub.key, input);
       } catch (cause) {
-        // Shaped once the context exists, so errorFormatter sees it.
-        refused.set(
-          sub.key,
-          cause instanceof TRPCError ? cause : new TRPCError({ code: 'BAD_REQUEST', message: 'The input could not be deserialized', cause }),
-        );
+        refused.set(sub.key, cause);
       }
       return {
         path: sub.path,
-        getRawInput: async () => input,
-        result: () => input,
+        getRawInput: async () => inputs[i]!.read(),
+        result: () => inputs[i]!.peek(),
         procedure,
         batchIndex: i,
       };
@@ -181,13 +175,19 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     session.lastPoll = poll.poll;
     session.lastSeen = Date.now();
     session.held?.release();
+    if (poll.subscriptions.length === 0) {
+      // The client's farewell: it has nothing left to follow.
+      sessions.delete(poll.client);
+      session.cancelAll();
+      return respond(200, EMPTY);
+    }
 
     // The poll is the client's whole set: anything missing was unsubscribed.
     const keys = new Set(poll.subscriptions.map((sub) => sub.key));
     for (const key of [...session.runs.keys()]) if (!keys.has(key)) session.cancelRun(key);
 
     const starts: Promise<void>[] = [];
-    for (const sub of poll.subscriptions) {
+    for (const [i, sub] of poll.subscriptions.entries()) {
       if (verdicts.has(sub.key)) {
         session.cancelRun(sub.key);
         continue;
@@ -204,7 +204,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
         );
         verdicts.set(sub.key, { errorJson: JSON.stringify({ type: 'error', error: shape, reason: 'resume-lost' }) });
       } else if (decision.kind === 'start') {
-        starts.push(startRun(session, sub, withLastEventId(inputs.get(sub.key), decision.lastEventId), ctx, req));
+        starts.push(startRun(session, sub, inputs[i]!, decision.lastEventId, ctx, req));
       }
     }
     await Promise.all(starts);
@@ -247,16 +247,44 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     return { kind: 'lost' };
   }
 
-  async function startRun(session: Session, sub: PollSubscription, input: unknown, ctx: unknown, req: unknown) {
+  function lazyInput(serialized: unknown) {
+    let state: { value: unknown } | { error: unknown } | null = null;
+    const read = () => {
+      if (!state) {
+        try {
+          state = { value: serialized === undefined ? undefined : config.transformer.input.deserialize(serialized) };
+        } catch (cause) {
+          state = { error: new TRPCError({ code: 'BAD_REQUEST', message: 'The input could not be deserialized', cause }) };
+        }
+      }
+      if ('error' in state) throw state.error;
+      return state.value;
+    };
+    return { read, peek: () => (state && 'value' in state ? state.value : undefined) };
+  }
+
+  async function startRun(
+    session: Session,
+    sub: PollSubscription,
+    rawInput: ReturnType<typeof lazyInput>,
+    lastEventId: string | undefined,
+    ctx: unknown,
+    req: unknown,
+  ) {
     const run = new Run(sub.key, sub.cursor, {
       serialize: (value) => config.transformer.output.serialize(value),
       shapeError,
-      site: { path: sub.path, input, ctx, req },
+      // The input is filled in once deserialized, for errorFormatter and onError.
+      site: { path: sub.path, input: undefined, ctx, req },
       maxBuffered: options.maxBufferedEvents,
       onChange: session.wake,
     });
     session.runs.set(sub.key, run);
-    await run.start((signal) => startProcedure({ router, path: sub.path, input, ctx, signal }));
+    await run.start(async (signal) => {
+      const input = withLastEventId(rawInput.read(), lastEventId);
+      run.site.input = input;
+      return startProcedure({ router, path: sub.path, input, ctx, signal });
+    });
   }
 
   function hasNews(session: Session, poll: PollRequest): boolean {
@@ -269,6 +297,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
   }
 
   function hold(session: Session, poll: PollRequest, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const requested = poll.hold === undefined ? options.holdMs : Math.min(poll.hold, options.holdMs);
       // Up to hold/16 of jitter spreads the wake-ups of polls that started together.

@@ -41,6 +41,10 @@ export class Run {
   /** The iterator finished by itself (done or threw), so there is nothing to return(). */
   private exhausted = false;
 
+  get site(): ErrorSite {
+    return this.deps.site;
+  }
+
   constructor(
     readonly key: string,
     /** The cursor this run continues, if it was started to resume one. */
