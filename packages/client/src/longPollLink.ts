@@ -53,6 +53,10 @@ export function longPollLink<TRouter extends AnyTRPCRouter>(opts: LongPollLinkOp
             `longPollLink only carries subscriptions, but "${op.path}" is a ${op.type}; route it to another link with splitLink`,
           );
         }
+        if (op.signal?.aborted) {
+          observer.complete();
+          return;
+        }
         observer.next({ result: { type: 'state', state: 'connecting', error: null } });
         const remove = poller.add(op, observer);
         const onAbort = () => {

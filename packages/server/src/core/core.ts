@@ -58,6 +58,10 @@ export interface LongPollCore {
 export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): LongPollCore {
   const { router } = opts;
   if (configOf(router) === undefined) throw new TypeError('trpc-longpoll: `router` is not a tRPC router');
+  if ((router._def as { procedures: Record<string, unknown> }).procedures[''] !== undefined) {
+    // Polls go to the endpoint itself, which is where a procedure with an empty path would live.
+    throw new TypeError('trpc-longpoll: the router has a procedure at the empty path, which is reserved for polls');
+  }
   const options = resolveOptions(opts);
   const config = configOf(router);
   const shapeError: ErrorShaper = createErrorShaper(router, opts.onError as OnErrorFn | undefined);
