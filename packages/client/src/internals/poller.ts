@@ -46,6 +46,10 @@ interface Subscription {
 const REPOLL = Symbol('repoll');
 const WATCHDOG = Symbol('watchdog');
 
+function nextTurn(): Promise<void> {
+  return new Promise((done) => (typeof setImmediate === 'function' ? setImmediate(done) : done()));
+}
+
 async function resolve<T>(value: MaybeLazy<T>): Promise<T> {
   return typeof value === 'function' ? await (value as () => T | Promise<T>)() : value;
 }
@@ -71,6 +75,9 @@ export class Poller {
   private inflight: AbortController | null = null;
   private running = false;
   private changeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Bumped by every change of the set; a poll whose set is current need not be replaced. */
+  private version = 0;
+  private inflightVersion = -1;
   private wake: (() => void) | null = null;
   private failures = 0;
   private backoffUntil = 0;
@@ -91,11 +98,14 @@ export class Poller {
 
   /** Re-polls soon, once for any number of changes in the window. */
   private changed(): void {
+    this.version++;
     if (this.changeTimer) return;
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
-      if (this.inflight) this.inflight.abort(REPOLL);
-      else if (this.wake) this.wake();
+      if (this.inflight) {
+        // A poll that was built after the change already carries the new set.
+        if (this.inflightVersion !== this.version) this.inflight.abort(REPOLL);
+      } else if (this.wake) this.wake();
       else this.start();
     }, this.opts.changeDelayMs);
   }
@@ -137,13 +147,18 @@ export class Poller {
         await this.sleep(this.backoffUntil - now);
         continue;
       }
+      const version = this.version;
       const active = [...this.subs.values()].filter((sub) => sub.parkedUntil <= now);
       if (active.length === 0) {
         const next = Math.min(...[...this.subs.values()].map((sub) => sub.parkedUntil));
         await this.sleep(next - now);
         continue;
       }
+      this.inflightVersion = version;
       await this.poll(active);
+      // Node's fetch (undici) puts a connection back in its pool only after this turn: polling at
+      // once would open a second connection per client, which the server would keep alive too.
+      await nextTurn();
     }
   }
 
@@ -152,7 +167,8 @@ export class Poller {
       v: PROTOCOL_VERSION,
       client: this.client,
       poll: ++this.pollNumber,
-      hold: this.opts.holdMs,
+      // After a failure, the first poll that gets through should say so at once (`started`), not after a full hold.
+      hold: subs.some((sub) => !sub.healthy && sub.cursor) ? 0 : this.opts.holdMs,
       connectionParams: connectionParams ?? null,
       subscriptions: subs.map((sub) => {
         const entry: PollRequest['subscriptions'][number] = { key: sub.key, path: sub.path };
@@ -236,6 +252,9 @@ export class Poller {
       return;
     }
     this.failures = 0;
+    // A draining server asks for a pause before the next poll; it is no failure, so nothing turns `connecting`.
+    const pause = parseRetryAfter(response.headers.get('retry-after'));
+    if (pause !== undefined) this.backoffUntil = Date.now() + pause;
     for (const sub of active) {
       if (this.subs.get(sub.key) !== sub) continue;
       const result = results[sub.key];

@@ -3,7 +3,7 @@ import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import { createLongPollCore, type CoreResponse } from '../core/core';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
-import { BodyTooLargeError, isPollPath, readLimited } from './shared';
+import { BodyTooLargeError, INTERNAL_ERROR, isPollPath, readLimited, reportBug } from './shared';
 
 export type LongPollHandlerOptions<TRouter extends AnyTRPCRouter> = LongPollOptions<TRouter, Request> &
   CreateContextOption<TRouter, FetchCreateContextFnOptions> & {
@@ -35,7 +35,7 @@ export function createLongPollHandler<TRouter extends AnyTRPCRouter>(opts: LongP
   const endpoint = opts.endpoint ?? '/';
   const createContext = (opts as { createContext?: (o: FetchCreateContextFnOptions) => unknown }).createContext;
 
-  const handler = async (req: Request): Promise<Response> => {
+  const serve = async (req: Request): Promise<Response> => {
     if (req.method !== 'POST') {
       return toResponse(core.errorResponse('METHOD_NOT_SUPPORTED', 'Polls are POST requests', req, { allow: 'POST' }));
     }
@@ -58,6 +58,13 @@ export function createLongPollHandler<TRouter extends AnyTRPCRouter>(opts: LongP
     });
     return toResponse(res, resHeaders);
   };
+
+  const handler = (req: Request): Promise<Response> =>
+    serve(req).catch((cause: unknown) => {
+      // Only a bug (or a throwing errorFormatter) gets here; answer without leaking it.
+      reportBug(opts.onError, cause, req);
+      return toResponse(INTERNAL_ERROR);
+    });
 
   return Object.assign(handler, {
     matches: (req: Request) => req.method === 'POST' && isPollPath(new URL(req.url).pathname, endpoint),

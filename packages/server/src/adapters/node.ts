@@ -4,7 +4,7 @@ import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-
 import { createLongPollCore, type CoreResponse } from '../core/core';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
-import { BodyTooLargeError, isPollPath, readLimited } from './shared';
+import { abortOnClose, BodyTooLargeError, INTERNAL_ERROR, isPollPath, readLimited, reportBug } from './shared';
 
 type NodeRequest = IncomingMessage & { body?: unknown };
 
@@ -49,12 +49,10 @@ export function createLongPollNodeHandler<
   const matches = (req: TRequest) => req.method === 'POST' && isPollPath(new URL(req.url ?? '/', 'http://x').pathname, endpoint);
 
   async function serve(req: TRequest, res: TResponse): Promise<void> {
-    const controller = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
+    const signal = abortOnClose(res);
     let body: unknown = req.body;
-    if (body === undefined) {
+    // A parser that skipped this request may still have set `req.body` (Express 4 sets `{}`); the stream tells.
+    if (body === undefined || !req.readableEnded) {
       try {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > core.options.maxBodyBytes) throw new BodyTooLargeError(core.options.maxBodyBytes);
@@ -71,7 +69,7 @@ export function createLongPollNodeHandler<
     const url = new URL(req.url ?? '/', `http://${host}`);
     const answer = await core.handle({
       body,
-      signal: controller.signal,
+      signal,
       url,
       req,
       createContext: (info) => (createContext ? createContext({ req, res, info }) : {}),
@@ -87,9 +85,9 @@ export function createLongPollNodeHandler<
       return;
     }
     serve(req, res).catch((cause: unknown) => {
-      // Only a bug gets here; answer without leaking it and keep serving.
-      write(res, { status: 500, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: '{"v":1,"error":{"message":"Internal server error","code":-32603}}' });
-      opts.onError?.({ error: cause as never, type: 'subscription', path: undefined, input: undefined, ctx: undefined, req });
+      // Only a bug (or a throwing errorFormatter) gets here; answer without leaking it and keep serving.
+      write(res, INTERNAL_ERROR);
+      reportBug(opts.onError, cause, req);
     });
   };
 

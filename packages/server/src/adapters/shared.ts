@@ -1,3 +1,4 @@
+import { TRPCError } from '@trpc/server';
 /** `/api/trpc/` → `api/trpc`, as tRPC compares endpoints. */
 export function trimSlashes(path: string): string {
   return path.replace(/^\/+|\/+$/g, '');
@@ -26,4 +27,33 @@ export async function readLimited(chunks: AsyncIterable<Uint8Array | string>, li
     text += decoder.decode(bytes, { stream: true });
   }
   return text + decoder.decode();
+}
+
+/**
+ * A signal that aborts when the client goes away before the answer is out:
+ * a closed socket ends the hold instead of leaving it to time out.
+ */
+export function abortOnClose(res: import('node:http').ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** The answer to a bug in the handler itself: no message, stack or internals of it leave the process. */
+export const INTERNAL_ERROR = {
+  status: 500,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  body: '{"v":1,"error":{"message":"Internal server error","code":-32603}}',
+} as const;
+
+/** Hands an unexpected failure to `onError`, which must not turn it into a second one. */
+export function reportBug(onError: ((opts: any) => void) | undefined, cause: unknown, req: unknown): void {
+  try {
+    const error = new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'The long-poll handler failed', cause });
+    onError?.({ error, type: 'subscription', path: undefined, input: undefined, ctx: undefined, req });
+  } catch {
+    // Nothing left to tell.
+  }
 }

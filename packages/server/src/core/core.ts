@@ -13,6 +13,7 @@ import {
   configOf,
   createErrorShaper,
   findProcedure,
+  lastEventIdOf,
   startProcedure,
   withLastEventId,
   type ErrorShaper,
@@ -72,9 +73,9 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
 
   const sweeper = setInterval(() => {
     const now = Date.now();
-    for (const [client, session] of sessions) {
+    for (const [key, session] of sessions) {
       if (!session.held && now - session.lastSeen > options.idleTimeoutMs) {
-        sessions.delete(client);
+        sessions.delete(key);
         session.cancelAll();
       }
     }
@@ -97,6 +98,15 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
   /** Seconds, spread so that refused clients do not come back in one wave. */
   function retryAfter(): Record<string, string> {
     return { 'retry-after': String(1 + Math.floor(Math.random() * 4)) };
+  }
+
+  /**
+   * A poll answered because the handler is closing tells its client to wait
+   * 0–2 s (whole seconds, as `Retry-After` allows) before polling again, so
+   * the clients of a drained instance reach the others spread out, not in one wave.
+   */
+  function drainHeaders(): Record<string, string> | undefined {
+    return closed ? { 'retry-after': String(Math.floor(Math.random() * 3)) } : undefined;
   }
 
   const EMPTY = `{"v":${PROTOCOL_VERSION},"results":{}}`;
@@ -163,6 +173,13 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     } catch (cause) {
       return pollError(cause, req, undefined);
     }
+    // State is bound to who created it: another identity reusing the client id gets a separate, empty session.
+    let sessionKey: string;
+    try {
+      sessionKey = JSON.stringify([(await opts.identify?.({ ctx: ctx as never })) ?? null, poll.client]);
+    } catch (cause) {
+      return pollError(cause, req, ctx);
+    }
     const verdicts = new Map<string, Verdict>();
     for (const sub of poll.subscriptions) {
       if (!refused.has(sub.key)) continue;
@@ -170,10 +187,10 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       verdicts.set(sub.key, { errorJson: JSON.stringify({ type: 'error', error: shape }) });
     }
 
-    let session = sessions.get(poll.client);
+    let session = sessions.get(sessionKey);
     if (!session) {
       session = new Session(poll.client);
-      sessions.set(poll.client, session);
+      sessions.set(sessionKey, session);
     }
     if (poll.poll <= session.lastPoll) return respond(200, EMPTY);
     session.lastPoll = poll.poll;
@@ -181,7 +198,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     session.held?.release();
     if (poll.subscriptions.length === 0) {
       // The client's farewell: it has nothing left to follow.
-      sessions.delete(poll.client);
+      sessions.delete(sessionKey);
       session.cancelAll();
       return respond(200, EMPTY);
     }
@@ -196,7 +213,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
         session.cancelRun(sub.key);
         continue;
       }
-      const decision = reconcile(session, sub);
+      const decision = reconcile(session, sub, inputs[i]!);
       if (decision.kind === 'lost') {
         const { shape } = shapeError(
           new TRPCError({
@@ -216,18 +233,18 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     if (session.lastPoll !== poll.poll) return respond(200, EMPTY);
     if (verdicts.size === 0 && !hasNews(session, poll)) {
       await hold(session, poll, request.signal);
-      if (session.lastPoll !== poll.poll || request.signal.aborted) return respond(200, EMPTY);
+      if (session.lastPoll !== poll.poll || request.signal.aborted) return respond(200, EMPTY, drainHeaders());
     } else if (options.coalesceMs > 0) {
       await new Promise((resolve) => setTimeout(resolve, options.coalesceMs));
     }
     session.lastSeen = Date.now();
-    return respond(200, buildResponse(session, poll, verdicts));
+    return respond(200, buildResponse(session, poll, verdicts), drainHeaders());
   }
 
   type Decision = { kind: 'keep' } | { kind: 'start'; lastEventId: string | undefined } | { kind: 'lost' };
 
   /** Matches a subscription's cursor against the cached run (docs/protocol.md, "Resuming"). */
-  function reconcile(session: Session, sub: PollSubscription): Decision {
+  function reconcile(session: Session, sub: PollSubscription, input: LazyInput): Decision {
     const cursor = sub.cursor;
     const run = session.runs.get(sub.key);
     if (run) {
@@ -242,6 +259,9 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       }
       // This run was started from the client's cursor, but the answer that announced it was lost.
       if (run.origin && run.origin.run === cursor.run && run.origin.seq === cursor.seq) return { kind: 'keep' };
+      // A client that has no event yet stands where its input's lastEventId puts it.
+      const position = cursor.lastEventId ?? (cursor.seq === 0 ? lastEventIdOf(input.peekOrRead()) : undefined);
+      if (!cursor.restart && position !== undefined && run.adopt(position)) return { kind: 'keep' };
       session.cancelRun(sub.key);
     }
     if (!cursor) return { kind: 'start', lastEventId: undefined };
@@ -250,6 +270,8 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     }
     return { kind: 'lost' };
   }
+
+  type LazyInput = ReturnType<typeof lazyInput>;
 
   function lazyInput(serialized: unknown) {
     let state: { value: unknown } | { error: unknown } | null = null;
@@ -264,13 +286,24 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       if ('error' in state) throw state.error;
       return state.value;
     };
-    return { read, peek: () => (state && 'value' in state ? state.value : undefined) };
+    return {
+      read,
+      peek: () => (state && 'value' in state ? state.value : undefined),
+      /** The input, or undefined when it cannot be deserialized (the run that needs it reports that). */
+      peekOrRead: () => {
+        try {
+          return read();
+        } catch {
+          return undefined;
+        }
+      },
+    };
   }
 
   async function startRun(
     session: Session,
     sub: PollSubscription,
-    rawInput: ReturnType<typeof lazyInput>,
+    rawInput: LazyInput,
     lastEventId: string | undefined,
     ctx: unknown,
     req: unknown,
@@ -287,6 +320,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     await run.start(async (signal) => {
       const input = withLastEventId(rawInput.read(), lastEventId);
       run.site.input = input;
+      run.startFrom(lastEventIdOf(input));
       return startProcedure({ router, path: sub.path, input, ctx, signal });
     });
   }
@@ -295,13 +329,18 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     for (const sub of poll.subscriptions) {
       const run = session.runs.get(sub.key);
       if (!run) continue;
-      if (run.hasNews || sub.cursor?.run !== run.id) return true;
+      if (run.hasNews) return true;
+      // A new subscription or a requested restart is announced at once (the client waits for `started`). A run
+      // that only resumes a cursor the client already follows waits for news like any other: announcing it at
+      // once would answer every poll at once behind a non-sticky load balancer, each restarting the procedure.
+      if (sub.cursor?.run !== run.id && (!sub.cursor || sub.cursor.restart)) return true;
     }
     return false;
   }
 
   function hold(session: Session, poll: PollRequest, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
+    // A poll that reaches its hold after close() began would otherwise keep close() waiting a whole hold.
+    if (signal.aborted || closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const requested = poll.hold === undefined ? options.holdMs : Math.min(poll.hold, options.holdMs);
       // Up to hold/16 of jitter spreads the wake-ups of polls that started together.
@@ -329,6 +368,8 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       signal.addEventListener('abort', release);
       heldPolls.add(held);
       session.held = held;
+      // A caller gone (or a Lambda deadline passed) before the hold began fires no abort event.
+      if (signal.aborted) release();
     });
   }
 

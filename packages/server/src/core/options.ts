@@ -31,9 +31,16 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
   maxHeldPolls?: number;
   /** Largest poll body accepted, in bytes; larger ones get 413. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Who the poll comes from, derived from the context `createContext` made
+   * for it (a user or session id). Server-side state is keyed by identity and
+   * client id, so a poll from another identity never reads or cancels it.
+   * Without it, state is keyed by the client id alone (128 random bits).
+   */
+  identify?: (opts: { ctx: import('@trpc/server').inferRouterContext<TRouter> }) => string | null | undefined | Promise<string | null | undefined>;
 }
 
-export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError'>>;
+export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify'>>;
 
 export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): ResolvedOptions {
   const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;

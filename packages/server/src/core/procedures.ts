@@ -62,6 +62,13 @@ export function withLastEventId(input: unknown, lastEventId: string | undefined)
   return { ...(input as object), lastEventId };
 }
 
+/** The position a tracked procedure starts from: its input's `lastEventId`. */
+export function lastEventIdOf(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null) return undefined;
+  const id = (input as { lastEventId?: unknown }).lastEventId;
+  return typeof id === 'string' ? id : undefined;
+}
+
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }

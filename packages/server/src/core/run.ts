@@ -6,6 +6,8 @@ import { randomId } from './ids';
 /** An event as it will go on the wire, serialized once however often it is resent. */
 export interface BufferedEvent {
   seq: number;
+  /** The `tracked()` id, if any. */
+  id: string | undefined;
   json: string;
 }
 
@@ -45,12 +47,22 @@ export class Run {
     return this.deps.site;
   }
 
+  /** Tracked id of the last event the client acknowledged (at first, the `lastEventId` the run started from). */
+  private position: string | undefined;
+  /** The procedure yielded an untracked event, so positions by id are not complete. */
+  private untracked = false;
+
   constructor(
     readonly key: string,
     /** The cursor this run continues, if it was started to resume one. */
     readonly origin: Cursor | undefined,
     private readonly deps: RunDeps,
   ) {}
+
+  /** Records the `lastEventId` the procedure is started from, its position before any event. */
+  startFrom(lastEventId: string | undefined): void {
+    this.position = lastEventId;
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -96,7 +108,9 @@ export class Run {
         return;
       }
       try {
-        this.buffer.push({ seq: this.nextSeq, json: this.encode(this.nextSeq, step.value) });
+        const id = isTrackedEnvelope(step.value) ? step.value[0] : undefined;
+        if (id === undefined) this.untracked = true;
+        this.buffer.push({ seq: this.nextSeq, id, json: this.encode(this.nextSeq, step.value) });
       } catch (cause) {
         this.fail(cause);
         this.closeIterator();
@@ -125,7 +139,30 @@ export class Run {
   ack(seq: number): void {
     let drop = 0;
     while (drop < this.buffer.length && this.buffer[drop]!.seq <= seq) drop++;
-    if (drop > 0) this.buffer.splice(0, drop);
+    this.drop(drop);
+  }
+
+  /**
+   * Takes over a client whose cursor names another run (another instance's,
+   * behind a load balancer without sticky sessions) when its `lastEventId`
+   * lines up with this run: events up to it are dropped and the rest are
+   * exactly what the client lacks. Saves restarting the procedure on every poll.
+   */
+  adopt(lastEventId: string): boolean {
+    if (this.untracked || this.failedAtStart || this.position === undefined) return false;
+    if (lastEventId === this.position) return true;
+    const index = this.buffer.findIndex((event) => event.id === lastEventId);
+    if (index < 0) return false;
+    this.drop(index + 1);
+    return true;
+  }
+
+  private drop(count: number): void {
+    if (count > 0) {
+      const last = this.buffer[count - 1]!;
+      if (last.id !== undefined) this.position = last.id;
+      this.buffer.splice(0, count);
+    }
     if (this.resumePump && this.buffer.length < this.deps.maxBuffered) this.resumePump();
   }
 
