@@ -7,9 +7,12 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources, so `pnpm test` needs no build step.
     alias: {
+      // Subpath entries (`@trpc-longpoll/server/adapters/express`, …) before the package roots, which would swallow them.
+      '@trpc-longpoll/server/adapters': fileURLToPath(new URL('./packages/server/src/adapters', import.meta.url)),
       '@trpc-longpoll/protocol': src('protocol'),
       '@trpc-longpoll/server': src('server'),
       '@trpc-longpoll/client': src('client'),
+      '@trpc-longpoll/redis': src('redis'),
     },
   },
   test: {

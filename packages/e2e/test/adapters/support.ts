@@ -1,0 +1,87 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
+import { expect } from 'vitest';
+import { createLongPollClient, createTestRouter, recorder } from '../../src';
+
+export interface Listening {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on a free loopback port; `close` also drops held connections so no hold outlives the test. */
+export async function listen(server: Server): Promise<Listening> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A real `node:http` server that hands every request to a Fetch handler, as
+ * Bun, Deno, Workers or a Next.js route handler would.
+ */
+export function fetchServer(handler: (req: Request) => Promise<Response>): Server {
+  const listener: RequestListener = (req, res) => {
+    void (async () => {
+      const response = await handler(incomingMessageToRequest(req, res, { maxBodySize: null }));
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      res.end(Buffer.from(await response.arrayBuffer()));
+    })().catch((cause: unknown) => {
+      res.statusCode = 500;
+      res.end(String(cause));
+    });
+  };
+  return createServer(listener);
+}
+
+export type Fixture = ReturnType<typeof createTestRouter>;
+
+/**
+ * What every adapter must do with the real client: deliver events published
+ * through tRPC's own adapter on the same server, and give procedures the
+ * context `createContext` built.
+ */
+export async function deliversThroughAdapter(url: string, fixture: Fixture): Promise<void> {
+  const client = createLongPollClient<Fixture['router']>(url);
+  const feed = recorder();
+  const me = recorder();
+  const feedSub = client.post.onAdd.subscribe(undefined, feed.callbacks);
+  const meSub = client.me.subscribe(undefined, me.callbacks);
+  try {
+    await feed.until((log) => log.some((e) => e.kind === 'started'), 10_000);
+    await client.post.add.mutate({ text: 'one' });
+    await client.post.add.mutate({ text: 'two' });
+    await feed.until(() => feed.data().length === 2, 10_000);
+    expect(feed.data().map((d: any) => d.data.text)).toEqual(['one', 'two']);
+    expect((feed.data()[0] as any).data.at).toBeInstanceOf(Date);
+
+    await me.until(() => me.data().length === 1, 10_000);
+    expect(me.data()).toEqual(['ann']);
+  } finally {
+    feedSub.unsubscribe();
+    meSub.unsubscribe();
+  }
+}
+
+/** Records the arguments the long-poll side's `createContext` got, told apart from tRPC's by `info.type`. */
+export function contextSpy<TArgs extends { info: { type: string } }>() {
+  const polls: TArgs[] = [];
+  return {
+    polls,
+    createContext: (args: TArgs) => {
+      if (args.info.type === 'subscription') polls.push(args);
+      return { user: 'ann' as string | null };
+    },
+  };
+}

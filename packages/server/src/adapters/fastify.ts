@@ -1,0 +1,62 @@
+import type { AnyTRPCRouter } from '@trpc/server';
+import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createLongPollCore, type CoreResponse } from '../core/core';
+import type { LongPollOptions } from '../core/options';
+import type { CreateContextOption } from './context';
+import { abortOnClose } from './shared';
+
+/** Same shape as `fastifyTRPCPlugin`'s options, so one options object can serve both plugins. */
+export interface LongPollFastifyPluginOptions<TRouter extends AnyTRPCRouter> {
+  /** Where tRPC is served, such as `/trpc`; polls are POSTs to exactly this path. */
+  prefix?: string;
+  /** `router`, `createContext` (gets `{ req, res, info }` as in `fastifyTRPCPlugin`), `onError` and the long-poll options. */
+  trpcOptions: LongPollOptions<TRouter, FastifyRequest> &
+    CreateContextOption<TRouter, NodeHTTPCreateContextFnOptions<FastifyRequest, FastifyReply>>;
+}
+
+function send(reply: FastifyReply, answer: CoreResponse): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
+
+/**
+ * A Fastify plugin serving polls at `POST {prefix}`. Register it beside `fastifyTRPCPlugin` with the same options:
+ *
+ * `server.register(fastifyLongPollPlugin, { prefix: '/trpc', trpcOptions: { router, createContext } })`
+ */
+export function fastifyLongPollPlugin<TRouter extends AnyTRPCRouter>(
+  fastify: FastifyInstance,
+  opts: LongPollFastifyPluginOptions<TRouter>,
+  done: (err?: Error) => void,
+): void {
+  const core = createLongPollCore(opts.trpcOptions);
+  type CreateContextFn = (o: NodeHTTPCreateContextFnOptions<FastifyRequest, FastifyReply>) => unknown;
+  const createContext = (opts.trpcOptions as { createContext?: CreateContextFn }).createContext;
+
+  // This plugin's own encapsulated context: the body reaches the core as text,
+  // so malformed JSON and oversized polls get protocol answers, not Fastify's.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: core.options.maxBodyBytes }, (_req, body, parsed) =>
+    parsed(null, body),
+  );
+  fastify.setErrorHandler((error: { statusCode?: number }, req, reply) => {
+    if (error.statusCode === 413) return send(reply, core.errorResponse('PAYLOAD_TOO_LARGE', `The poll body is larger than ${core.options.maxBodyBytes} bytes`, req));
+    if (error.statusCode !== undefined && error.statusCode < 500) return send(reply, core.errorResponse('BAD_REQUEST', 'The poll body could not be read', req));
+    return send(reply, core.errorResponse('INTERNAL_SERVER_ERROR', 'Internal server error', req));
+  });
+  // Before Fastify waits for in-flight requests, so held polls do not delay shutdown by a whole hold.
+  fastify.addHook('preClose', async () => core.close());
+
+  fastify.post('/', async (req, reply) => {
+    const answer = await core.handle({
+      body: req.body ?? '',
+      signal: abortOnClose(reply.raw),
+      url: new URL(req.url, `${req.protocol}://${req.headers.host ?? 'localhost'}`),
+      req,
+      createContext: (info) => (createContext ? createContext({ req, res: reply, info }) : {}),
+    });
+    return send(reply, answer);
+  });
+
+  done();
+}
