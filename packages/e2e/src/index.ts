@@ -2,3 +2,4 @@ export * from './client';
 export * from './feed';
 export * from './router';
 export * from './server';
+export * from './proxy';

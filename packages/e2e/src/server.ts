@@ -12,6 +12,10 @@ export interface TestServer {
   openSockets(): number;
   /** Requests seen, by pathname. */
   requests: string[];
+  /** Requests received but not yet answered (or abandoned) right now. */
+  inFlight(): number;
+  /** Statuses of the answers written out, in order. */
+  answered: { path: string; status: number }[];
   close(): Promise<void>;
 }
 
@@ -26,8 +30,14 @@ export async function startServer<TRouter extends AnyTRPCRouter>(
   const trpc = createHTTPHandler({ router: opts.router, createContext: opts.createContext as never });
   const sockets = new Set<Socket>();
   const requests: string[] = [];
+  const answered: { path: string; status: number }[] = [];
+  let inFlight = 0;
   const server = createServer((req, res) => {
-    requests.push(new URL(req.url ?? '/', 'http://x').pathname);
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push(path);
+    inFlight++;
+    res.once('finish', () => answered.push({ path, status: res.statusCode }));
+    res.once('close', () => inFlight--);
     longPoll(req, res, () => trpc(req, res));
   });
   server.on('connection', (socket) => {
@@ -41,6 +51,8 @@ export async function startServer<TRouter extends AnyTRPCRouter>(
     server,
     longPoll,
     requests,
+    answered,
+    inFlight: () => inFlight,
     openSockets: () => sockets.size,
     async close() {
       await longPoll.close();

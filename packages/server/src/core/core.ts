@@ -257,8 +257,11 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
         run.ack(cursor.seq);
         return { kind: 'keep' };
       }
-      // This run was started from the client's cursor, but the answer that announced it was lost.
-      if (run.origin && run.origin.run === cursor.run && run.origin.seq === cursor.seq) return { kind: 'keep' };
+      // This run was started from the client's cursor, but the answer that announced it was lost. The whole cursor
+      // must match: a client that came back to a run resets `seq` to 0, so run and seq alone can recur later.
+      if (run.origin && run.origin.run === cursor.run && run.origin.seq === cursor.seq && run.origin.lastEventId === cursor.lastEventId) {
+        return { kind: 'keep' };
+      }
       // A client that has no event yet stands where its input's lastEventId puts it.
       const position = cursor.lastEventId ?? (cursor.seq === 0 ? lastEventIdOf(input.peekOrRead()) : undefined);
       if (!cursor.restart && position !== undefined && run.adopt(position)) return { kind: 'keep' };
