@@ -1,22 +1,17 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.base';
 
-export default defineConfig({
-  // One entry per public module: the root, and the framework adapters as
-  // subpaths, so importing the root never loads express, fastify or Lambda types.
-  entry: {
+// One entry per public module: the root, and the framework adapters as
+// subpaths, so importing the root never loads express, fastify or Lambda types.
+// ESM shares the core between entries through chunks (tsup's default). CJS
+// gets a copy per entry instead of tsup's experimental CJS splitting; that is
+// safe because nothing crosses entries by identity (each adapter makes its
+// own core, and cursor errors are recognised by a property, not instanceof).
+export default defineConfig(
+  packageBuild({
     index: 'src/index.ts',
     'adapters/express': 'src/adapters/express.ts',
     'adapters/fastify': 'src/adapters/fastify.ts',
     'adapters/aws-lambda': 'src/adapters/aws-lambda.ts',
-  },
-  format: ['esm', 'cjs'],
-  dts: true,
-  // ESM shares the core between entries through chunks (tsup's default). CJS
-  // gets a copy per entry instead of tsup's experimental CJS splitting; that is
-  // safe because nothing crosses entries by identity (each adapter makes its
-  // own core, and cursor errors are recognised by a property, not instanceof).
-  sourcemap: true,
-  clean: true,
-  target: 'node18',
-  tsconfig: 'tsconfig.build.json',
-});
+  }),
+);
