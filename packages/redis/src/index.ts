@@ -1,0 +1,1 @@
+export { createRedisEventLog, type RedisEventLogOptions, type RedisEventLogRetention } from './redisEventLog';
