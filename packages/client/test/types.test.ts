@@ -89,3 +89,31 @@ describe('types', () => {
     });
   });
 });
+
+describe('the one-line swap from the README, without a type argument', () => {
+  const t = initTRPC.create({ transformer: superjson });
+  const appRouter = t.router({ tick: t.procedure.subscription(async function* () { yield 1; }) });
+  type AppRouter = typeof appRouter;
+
+  it('infers the router from createTRPCClient, so the transformer rule still applies', () => {
+    createTRPCClient<AppRouter>({
+      links: [
+        splitLink({
+          condition: (op) => op.type === 'subscription',
+          true: longPollLink({ url: '/api/trpc', transformer: superjson }),
+          false: httpBatchLink({ url: '/api/trpc', transformer: superjson }),
+        }),
+      ],
+    });
+    createTRPCClient<AppRouter>({
+      links: [
+        splitLink({
+          condition: (op) => op.type === 'subscription',
+          // @ts-expect-error the router has a transformer, so the link needs it too
+          true: longPollLink({ url: '/api/trpc' }),
+          false: httpBatchLink({ url: '/api/trpc', transformer: superjson }),
+        }),
+      ],
+    });
+  });
+});
