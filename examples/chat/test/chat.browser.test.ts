@@ -106,16 +106,16 @@ describe.skipIf(!haveChromium)('examples/chat in Chromium', () => {
   }, 40_000);
 
   it(`delivers live messages to ${TABS} tabs of one origin over HTTP/1.1 with longPollLink, where httpSubscriptionLink stalls`, async () => {
-    // What the example ships: tabs take turns holding a poll (src/app/sharedHolds.ts).
-    const longPoll = await tabsReceive({ transport: 'longpoll', patience: 20_000 });
+    // What the example ships: the tabs share one poll (`shareAcrossTabs`), and its leader tab closes midway.
+    const longPoll = await tabsReceive({ transport: 'longpoll', patience: 20_000, closeLeader: true });
     // For the record, bounded: every tab holding its own poll, and tRPC's SSE link.
     const everyTabHolds = await tabsReceive({ transport: 'longpoll', holds: 'every-tab', patience: 4_000 });
     const sse = await tabsReceive({ transport: 'sse', patience: 4_000, screenshot: join(assets, 'chat-sse-stalled.png') });
     const comparison = {
       setup: `${TABS} tabs of one origin opened at once in one Chromium profile over HTTP/1.1 (at most 6 connections per host), ${ROOMS.length} room subscriptions per tab; one message sent by a Node client, then one typed into the last tab (if it loaded)`,
       chromium: browser.version(),
-      note: 'loaded/live/received count tabs; received[i] counts tabs showing message i within the patience window; msToDeliver is until the last of them showed it',
-      'longPollLink (sharedHoldsFetch: 4 tabs hold, the rest poll every 1 s)': longPoll,
+      note: 'loaded/live/received count tabs; received[i] counts tabs showing message i within the patience window; msToDeliver is until the last of them showed it; peakPolls is the most long-poll requests the server had in flight at once while the messages went out; duplicates counts messages a tab was handed twice',
+      'longPollLink (shareAcrossTabs: one tab polls for all)': longPoll,
       'longPollLink (every tab holds a poll)': everyTabHolds,
       'httpSubscriptionLink (one EventSource per subscription)': sse,
     };
@@ -123,18 +123,31 @@ describe.skipIf(!haveChromium)('examples/chat in Chromium', () => {
     await mkdir(assets, { recursive: true });
     await writeFile(join(assets, 'tabs-comparison.json'), `${JSON.stringify(comparison, null, 2)}\n`);
 
-    expect(longPoll).toMatchObject({ loaded: TABS, live: TABS, received: [TABS, TABS] });
+    expect(longPoll).toMatchObject({ loaded: TABS, live: TABS, received: [TABS, TABS], peakPolls: 1, duplicates: 0 });
+    // The leader tab closed; another took over the same server session: the other tabs missed nothing.
+    expect(longPoll.afterLeaderClosed).toMatchObject({ received: [TABS - 1, TABS - 1, TABS - 1], peakPolls: 1, duplicates: 0 });
+    // A tab that vanished without a word no longer has subscriptions on the server.
+    expect(longPoll.afterFollowerVanished).toEqual({ subscriptionsEnded: ROOMS.length });
     // 36 EventSources want the origin's 6 connections and never give one back, so at
     // most 6 tabs can hear anything, however fast the machine is.
     expect(sse.received[0]).toBeLessThan(TABS);
-  }, 90_000);
+  }, 120_000);
 
   /**
    * Opens the tabs at once, as a browser restoring a session does, waits for
    * them to load and go live, then counts the tabs that show each of two
-   * messages: one sent from Node, one typed into the last tab.
+   * messages: one sent from Node, one typed into the last tab. With
+   * `closeLeader`, then closes the tab that holds the shared poll and counts
+   * again for three messages: one sent at once (during the handover), one
+   * typed into a remaining tab, and one more from Node once a poll is held again.
    */
-  async function tabsReceive(opts: { transport: Transport; holds?: 'every-tab'; patience: number; screenshot?: string }) {
+  async function tabsReceive(opts: {
+    transport: Transport;
+    holds?: 'every-tab';
+    patience: number;
+    screenshot?: string;
+    closeLeader?: boolean;
+  }) {
     const { transport, holds, patience } = opts;
     const context = await browser.newContext({ viewport: { width: 1100, height: 520 } });
     // A stalled tab must not hold the test for Playwright's default 30 s.
@@ -142,15 +155,20 @@ describe.skipIf(!haveChromium)('examples/chat in Chromium', () => {
     const started = Date.now();
     try {
       const pages: Page[] = [];
+      /** When each tab last sent a long-poll request: the leader is the tab that polls. */
+      const lastPoll = new Map<Page, number>();
       for (let i = 0; i < TABS; i++) {
         const page = await context.newPage();
         pages.push(page);
+        page.on('request', (request) => {
+          if (request.method() === 'POST' && new URL(request.url()).pathname === TRPC_PATH) lastPoll.set(page, Date.now());
+        });
         const query = new URLSearchParams({ name: `tab${i + 1}`, transport, ...(holds ? { holds } : {}) });
         // A stalled tab may never finish loading: that is part of what is measured.
         page.goto(`${server.url}/?${query}`, { timeout: 0 }).catch(() => {});
       }
-      const tally = async (selector: string) => {
-        const counts = await Promise.all(pages.map((page) => countNow(page, selector)));
+      const tally = async (selector: string, among = pages) => {
+        const counts = await Promise.all(among.map((page) => countNow(page, selector)));
         return counts.filter((n) => n > 0).length;
       };
       const live = () => tally(`main:not(:has(section.room:not([data-status="pending"]))) section.room`);
@@ -162,20 +180,69 @@ describe.skipIf(!haveChromium)('examples/chat in Chromium', () => {
         msToLive: Date.now() - started,
         received: [] as number[],
         msToDeliver: [] as number[],
+        peakPolls: 0,
+        duplicates: 0,
+        afterLeaderClosed: undefined as undefined | { received: number[]; msToDeliver: number[]; peakPolls: number; duplicates: number },
+        afterFollowerVanished: undefined as undefined | { subscriptionsEnded: number },
       };
       if (opts.screenshot) await screenshotStalledTab(pages, opts.screenshot);
 
-      const last = pages[TABS - 1]!;
-      const senders = ['Node', 'last tab'] as const;
-      for (const [round, from] of senders.entries()) {
-        const text = `${transport}${holds ? `-${holds}` : ''} message ${round + 1} ${Math.random().toString(36).slice(2, 8)}`;
-        const sentAt = Date.now();
-        if (from === 'Node') await sender().send.mutate({ room: 'general', author: 'Node', text });
-        else if ((await countNow(last, 'section.room')) > 0) await say(last, 'general', text).catch(() => {});
-        const shown = `[data-room="general"] li:has-text("${text}")`;
-        await waitUntil(async () => (await tally(shown)) === TABS, patience);
-        result.received.push(await tally(shown));
-        result.msToDeliver.push(Date.now() - sentAt);
+      /** Sends each message and counts the tabs among `among` that show it within the patience window. */
+      const deliver = async (among: Page[], senders: Array<'Node' | Page>, into: { received: number[]; msToDeliver: number[] }) => {
+        for (const from of senders) {
+          const text = `${transport}${holds ? `-${holds}` : ''} message ${into.received.length + 1} ${Math.random().toString(36).slice(2, 8)}`;
+          const sentAt = Date.now();
+          if (from === 'Node') await sender().send.mutate({ room: 'general', author: 'Node', text });
+          else if ((await countNow(from, 'section.room')) > 0) await say(from, 'general', text).catch(() => {});
+          const shown = `[data-room="general"] li:has-text("${text}")`;
+          await waitUntil(async () => (await tally(shown, among)) === among.length, patience);
+          into.received.push(await tally(shown, among));
+          into.msToDeliver.push(Date.now() - sentAt);
+        }
+      };
+      /** Messages a tab was handed more than once (the page drops repeats by id, but counts every delivery). */
+      const duplicates = async (among: Page[]) => {
+        let total = 0;
+        for (const page of among) {
+          if ((await countNow(page, 'section.room')) === 0) continue;
+          const general = page.locator('section[data-room="general"]');
+          const delivered = Number(await general.getAttribute('data-deliveries').catch(() => '0'));
+          total += delivered - (await countNow(page, '[data-room="general"] li'));
+        }
+        return total;
+      };
+
+      server.polls.resetPeak();
+      await deliver(pages, ['Node', pages[TABS - 1]!], result);
+      result.peakPolls = server.polls.peak();
+      result.duplicates = await duplicates(pages);
+
+      if (opts.closeLeader) {
+        const leader = [...lastPoll.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+        const rest = pages.filter((page) => page !== leader);
+        await leader.close();
+        const after = { received: [] as number[], msToDeliver: [] as number[], peakPolls: 0, duplicates: 0 };
+        // Sent at once, while the next tab takes the lead, and then typed into a tab that was a follower.
+        await deliver(rest, ['Node', rest[0]!], after);
+        await waitUntil(async () => server.polls.inFlight() === 1, patience);
+        server.polls.resetPeak();
+        await deliver(rest, ['Node'], after);
+        after.peakPolls = server.polls.peak();
+        after.duplicates = await duplicates(rest);
+        result.afterLeaderClosed = after;
+
+        // A follower that vanishes without a word (crashed or discarded; here its `pagehide` message is
+        // kept from going out): the lock it held while alive is released, so the leader drops its subscriptions.
+        const newLeader = [...lastPoll.entries()].filter(([page]) => page !== leader).sort((a, b) => b[1] - a[1])[0]![0];
+        const vanishing = rest.find((page) => page !== newLeader)!;
+        await vanishing.evaluate(() => {
+          BroadcastChannel.prototype.postMessage = () => {};
+        });
+        // Counted as a difference: the earlier tests' sessions linger on the server until they expire.
+        const before = server.store.following();
+        await vanishing.close();
+        await waitUntil(async () => server.store.following() <= before - ROOMS.length, patience);
+        result.afterFollowerVanished = { subscriptionsEnded: before - server.store.following() };
       }
       return result;
     } finally {

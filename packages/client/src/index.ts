@@ -1,3 +1,3 @@
-export { longPollLink, type LongPollLinkOptions } from './longPollLink';
+export { longPollLink, type LongPollLinkOptions, type ShareAcrossTabsOptions } from './longPollLink';
 export { LongPollCursorError, isLongPollCursorError } from './errors';
 export type { RetryOptions } from './internals/backoff';

@@ -3,10 +3,29 @@ import type { AnyTRPCRouter, inferTRPCClientTypes } from '@trpc/server';
 import { observable } from '@trpc/server/observable';
 import { DEFAULT_HOLD_MS } from '@trpc-longpoll/protocol';
 import type { RetryOptions } from './internals/backoff';
-import { Poller } from './internals/poller';
+import type { LockManagerLike } from './internals/crossTab/messages';
+import { SharedPoller } from './internals/crossTab/sharedPoller';
+import type { SubscriptionHub } from './internals/hub';
+import { LocalPoller } from './internals/localPoller';
+import type { PollerOptions } from './internals/poller';
 import { getTransformer, type DataTransformerOptions, type TransformerOptions } from './internals/transformer';
 
 type MaybeLazy<T> = T | (() => T | Promise<T>);
+
+export interface ShareAcrossTabsOptions {
+  /**
+   * Tabs whose links have the same name share a poll. Default: the `url`
+   * when it is a string (so each endpoint of an origin gets one poll), else `"default"`.
+   */
+  name?: string;
+}
+
+/** Hooks for tests outside a browser; not part of the public API. */
+interface InternalShareOptions extends ShareAcrossTabsOptions {
+  locks?: LockManagerLike;
+  closeSignal?: AbortSignal;
+  handoverMs?: number;
+}
 
 export type LongPollLinkOptions<TRouter extends AnyTRPCRouter> = {
   /** The tRPC endpoint, such as `/api/trpc` (the same URL `httpBatchLink` uses). Polls are POSTed to it. */
@@ -25,6 +44,22 @@ export type LongPollLinkOptions<TRouter extends AnyTRPCRouter> = {
   changeDelayMs?: number;
   /** Backoff after transient failures (full jitter; `Retry-After` is honoured). */
   retry?: RetryOptions;
+  /**
+   * Let all tabs of this origin share ONE held poll (default `false`). Over
+   * HTTP/1.1 a browser opens at most 6 connections per host, and every tab's
+   * held poll keeps one busy, so with many tabs the later ones stall. With
+   * this on, the tabs elect a leader with a Web Lock; the leader holds the one
+   * poll for every tab's subscriptions and passes each tab its results over a
+   * `BroadcastChannel`. When the leader tab closes, another tab takes over the
+   * same server session without losing or repeating events. Envelopes, cursor
+   * errors and retries are the same as without sharing.
+   *
+   * All tabs sharing a name should use the same options: the leader's `url`,
+   * `headers`, `connectionParams`, `fetch` and timing options make the poll.
+   * Active only where `BroadcastChannel` and `navigator.locks` exist (secure
+   * contexts); elsewhere every client polls on its own, as with `false`.
+   */
+  shareAcrossTabs?: boolean | ShareAcrossTabsOptions;
 } & TransformerOptions<inferTRPCClientTypes<TRouter>>;
 
 /**
@@ -34,8 +69,8 @@ export type LongPollLinkOptions<TRouter extends AnyTRPCRouter> = {
 export function longPollLink<TRouter extends AnyTRPCRouter>(opts: LongPollLinkOptions<TRouter>): TRPCLink<TRouter> {
   const transformer = getTransformer(opts.transformer as DataTransformerOptions | undefined);
   return () => {
-    // One poller per tRPC client: every subscription of the client shares its poll.
-    const poller = new Poller({
+    // One hub per tRPC client: its subscriptions share a poll (its own, or with shareAcrossTabs the browser's).
+    const hub = createHub(opts, {
       url: opts.url,
       headers: opts.headers,
       connectionParams: opts.connectionParams,
@@ -58,7 +93,7 @@ export function longPollLink<TRouter extends AnyTRPCRouter>(opts: LongPollLinkOp
           return;
         }
         observer.next({ result: { type: 'state', state: 'connecting', error: null } });
-        const remove = poller.add(op, observer);
+        const remove = hub.add(op, observer);
         const onAbort = () => {
           remove();
           observer.complete();
@@ -70,4 +105,23 @@ export function longPollLink<TRouter extends AnyTRPCRouter>(opts: LongPollLinkOp
         };
       });
   };
+}
+
+function createHub(opts: { url: MaybeLazy<string>; shareAcrossTabs?: boolean | ShareAcrossTabsOptions }, pollerOpts: PollerOptions): SubscriptionHub {
+  const share = opts.shareAcrossTabs;
+  if (share) {
+    const internal: InternalShareOptions = share === true ? {} : share;
+    const locks = internal.locks ?? (typeof navigator === 'undefined' ? undefined : (navigator.locks as LockManagerLike | undefined));
+    const name = internal.name ?? (typeof opts.url === 'string' ? opts.url : 'default');
+    if (locks && typeof BroadcastChannel === 'function') {
+      return new SharedPoller({
+        ...pollerOpts,
+        name: `trpc-longpoll:${name}`,
+        locks,
+        ...(internal.closeSignal ? { closeSignal: internal.closeSignal } : {}),
+        ...(internal.handoverMs !== undefined ? { handoverMs: internal.handoverMs } : {}),
+      });
+    }
+  }
+  return new LocalPoller(pollerOpts);
 }

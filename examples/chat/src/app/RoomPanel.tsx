@@ -12,14 +12,18 @@ export function RoomPanel({ room, author }: { room: Room; author: string }) {
   const trpc = useTRPC();
   const [messages, setMessages] = useState<ChatMessage[]>([]);
   const [draft, setDraft] = useState('');
+  // Every message handed over, repeats included: the browser test checks that none came twice.
+  const [deliveries, setDeliveries] = useState(0);
 
   const subscription = useSubscription(
     trpc.onMessage.subscriptionOptions(
       { room, lastEventId: null },
       {
-        onData: ({ data }) =>
+        onData: ({ data }) => {
+          setDeliveries((n) => n + 1);
           // A resumed subscription may repeat the last message it saw.
-          setMessages((prev) => (prev.some((m) => m.id === data.id) ? prev : [...prev, data])),
+          setMessages((prev) => (prev.some((m) => m.id === data.id) ? prev : [...prev, data]));
+        },
       },
     ),
   );
@@ -31,7 +35,7 @@ export function RoomPanel({ room, author }: { room: Room; author: string }) {
   };
 
   return (
-    <section className="room" data-room={room} data-status={subscription.status}>
+    <section className="room" data-room={room} data-status={subscription.status} data-deliveries={deliveries}>
       <h2>
         #{room} <span className={`status ${subscription.status}`}>{LABELS[subscription.status]}</span>
       </h2>

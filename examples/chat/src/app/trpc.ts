@@ -5,14 +5,13 @@ import { longPollLink } from '@trpc-longpoll/client';
 import superjson from 'superjson';
 import type { ChatRouter } from '../server/router';
 import { TRPC_PATH, type Transport } from '../shared/chat';
-import { sharedHoldsFetch } from './sharedHolds';
 
 export const { TRPCProvider, useTRPC } = createTRPCContext<ChatRouter>();
 
 export interface PageOptions {
   transport: Transport;
-  /** Whether tabs take turns holding a poll (`sharedHoldsFetch`); `?holds=every-tab` turns it off. */
-  sharedHolds: boolean;
+  /** Whether the tabs of the site share one poll (`shareAcrossTabs`); `?holds=every-tab` turns it off. */
+  shareAcrossTabs: boolean;
 }
 
 /** `?transport=sse` swaps in tRPC's own SSE link, one EventSource per subscription, for comparison. */
@@ -20,11 +19,11 @@ export function optionsFromLocation(search: string): PageOptions {
   const params = new URLSearchParams(search);
   return {
     transport: params.get('transport') === 'sse' ? 'sse' : 'longpoll',
-    sharedHolds: params.get('holds') !== 'every-tab',
+    shareAcrossTabs: params.get('holds') !== 'every-tab',
   };
 }
 
-export function createClients({ transport, sharedHolds }: PageOptions) {
+export function createClients({ transport, shareAcrossTabs }: PageOptions) {
   const queryClient = new QueryClient();
   const trpcClient = createTRPCClient<ChatRouter>({
     links: [
@@ -34,11 +33,8 @@ export function createClients({ transport, sharedHolds }: PageOptions) {
         true:
           transport === 'sse'
             ? httpSubscriptionLink({ url: TRPC_PATH, transformer: superjson })
-            : longPollLink<ChatRouter>({
-                url: TRPC_PATH,
-                transformer: superjson,
-                ...(sharedHolds ? { fetch: sharedHoldsFetch() } : {}),
-              }),
+            : // One tab (chosen with a Web Lock) holds the poll for every tab of the site.
+              longPollLink<ChatRouter>({ url: TRPC_PATH, transformer: superjson, shareAcrossTabs }),
         false: httpBatchLink({ url: TRPC_PATH, transformer: superjson }),
       }),
     ],

@@ -16,6 +16,7 @@ type Topics = { [K in `room:${Room}`]: ChatMessage };
  */
 export function createMessageStore(log: EventLog<Topics> = createMemoryEventLog<Topics>()) {
   const recent = new Map<Room, { id: string; message: ChatMessage }[]>();
+  let following = 0;
 
   return {
     async send(room: Room, author: string, text: string): Promise<ChatMessage> {
@@ -28,15 +29,23 @@ export function createMessageStore(log: EventLog<Topics> = createMemoryEventLog<
 
     /** A room's messages after `lastEventId` (a newcomer: its recent backlog), then each new one. */
     async *follow(room: Room, lastEventId: string | null | undefined, signal: AbortSignal | undefined) {
-      if (lastEventId) {
-        yield* log.subscribe(`room:${room}`, { lastEventId, signal });
-        return;
+      following++;
+      try {
+        if (lastEventId) {
+          yield* log.subscribe(`room:${room}`, { lastEventId, signal });
+          return;
+        }
+        // The backlog ends at a cursor the log resumes from, so nothing sent meanwhile is lost.
+        const backlog = [...(recent.get(room) ?? [])];
+        for (const { id, message } of backlog) yield tracked(id, message);
+        yield* log.subscribe(`room:${room}`, { lastEventId: backlog.at(-1)?.id ?? null, signal });
+      } finally {
+        following--;
       }
-      // The backlog ends at a cursor the log resumes from, so nothing sent meanwhile is lost.
-      const backlog = [...(recent.get(room) ?? [])];
-      for (const { id, message } of backlog) yield tracked(id, message);
-      yield* log.subscribe(`room:${room}`, { lastEventId: backlog.at(-1)?.id ?? null, signal });
     },
+
+    /** Subscriptions running right now (the browser test watches closed tabs' ones end). */
+    following: () => following,
 
     close: () => log.close(),
   };

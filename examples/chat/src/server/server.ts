@@ -28,8 +28,11 @@ export async function startChatServer(opts: ChatServerOptions) {
   const trpc = createHTTPHandler({ router, basePath: `${TRPC_PATH}/` });
 
   const sockets = new Set<Socket>();
+  const polls = pollCounter();
   const server = createServer((req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://x');
+    // Polls go to the endpoint itself; queries and mutations to `${TRPC_PATH}/<procedure>`.
+    if (pathname === TRPC_PATH && req.method === 'POST') polls.track(res);
     if (pathname === TRPC_PATH || pathname.startsWith(`${TRPC_PATH}/`)) {
       longPoll(req, res, () => trpc(req, res));
       return;
@@ -53,6 +56,7 @@ export async function startChatServer(opts: ChatServerOptions) {
     url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
     store,
     router,
+    polls,
     async close(): Promise<void> {
       await longPoll.close();
       await store.close();
@@ -64,3 +68,21 @@ export async function startChatServer(opts: ChatServerOptions) {
 }
 
 export type ChatServer = Awaited<ReturnType<typeof startChatServer>>;
+
+/** Long-poll requests in flight, and the most seen at once since the last `resetPeak()`: how many connections polls keep busy. */
+function pollCounter() {
+  let inFlight = 0;
+  let peak = 0;
+  return {
+    track(res: ServerResponse): void {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      res.once('close', () => inFlight--);
+    },
+    inFlight: () => inFlight,
+    peak: () => peak,
+    resetPeak(): void {
+      peak = inFlight;
+    },
+  };
+}

@@ -1,6 +1,5 @@
-import { TRPCClientError, type Operation, type OperationResultEnvelope } from '@trpc/client';
+import { TRPCClientError } from '@trpc/client';
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
-import type { Observer } from '@trpc/server/observable';
 import {
   PROTOCOL_VERSION,
   isRetryableHttpStatus,
@@ -11,11 +10,11 @@ import {
   type PollRequest,
   type SubscriptionResult,
 } from '@trpc-longpoll/protocol';
-import { LongPollCursorError } from '../errors';
 import { backoffDelay, parseRetryAfter, type RetryOptions } from './backoff';
+import { advanceCursor, restartCursor } from './cursor';
+import { deserializeShape, judgeEnd, pollError, type WireFailure } from './verdict';
 
 type MaybeLazy<T> = T | (() => T | Promise<T>);
-type Envelope = OperationResultEnvelope<unknown, TRPCClientError<any>>;
 
 export interface PollerOptions {
   url: MaybeLazy<string>;
@@ -29,22 +28,40 @@ export interface PollerOptions {
   retry: RetryOptions;
 }
 
-/** One subscription as the poller tracks it. */
-interface Subscription {
+/** One subscription as the poll loop carries it; its owner (a subscription of this tab or of another) gets its outcomes. */
+export interface PollEntry {
   key: string;
   path: string;
+  /** Already serialized with the input transformer. */
   input: unknown;
-  observer: Observer<Envelope, TRPCClientError<any>>;
   cursor?: Cursor;
-  /** `started` was emitted and not followed by a failure since. */
+  /** The server answered for it and no failure came since. */
   healthy: boolean;
   /** Left out of polls until this time, after its run failed with a retryable error. */
   parkedUntil: number;
   failures: number;
 }
 
+/** What became of one poll, for the entries it carried that are still there. */
+export type PollOutcome =
+  | { kind: 'answer'; results: Record<string, SubscriptionResult> }
+  | { kind: 'transient'; error: TRPCClientError<any>; wire: WireFailure }
+  | { kind: 'fatal'; error: TRPCClientError<any>; wire: WireFailure };
+
+export interface PollLoopOptions extends PollerOptions {
+  /** Hands an outcome to the owners of `entries`. */
+  deliver: (outcome: PollOutcome, entries: PollEntry[]) => void;
+  /** The client id; random by default. Tabs that share a poll share it, so the server's session outlives a leader. */
+  client?: string;
+  /** The next poll number after `last`; `last + 1` by default. */
+  nextPoll?: (last: number) => number;
+  /** Told each poll number as it is used. */
+  onPoll?: (poll: number) => void;
+}
+
 const REPOLL = Symbol('repoll');
 const WATCHDOG = Symbol('watchdog');
+const STOP = Symbol('stop');
 
 function nextTurn(): Promise<void> {
   return new Promise((done) => (typeof setImmediate === 'function' ? setImmediate(done) : done()));
@@ -54,7 +71,7 @@ async function resolve<T>(value: MaybeLazy<T>): Promise<T> {
   return typeof value === 'function' ? await (value as () => T | Promise<T>)() : value;
 }
 
-function randomClientId(): string {
+export function randomClientId(): string {
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
   let text = '';
@@ -63,17 +80,17 @@ function randomClientId(): string {
 }
 
 /**
- * Carries every subscription of one tRPC client on a single held request.
- * Subscriptions come and go; the poll is re-issued with the new set, and
- * each subscription's cursor makes the server resend what a lost response held.
+ * Carries a set of subscriptions on a single held request.
+ * Entries come and go; the poll is re-issued with the new set, and each
+ * entry's cursor makes the server resend what a lost response held.
  */
 export class Poller {
-  private readonly client = randomClientId();
-  private readonly subs = new Map<string, Subscription>();
-  private nextKey = 0;
-  private pollNumber = 0;
+  readonly client: string;
+  private readonly entries = new Map<string, PollEntry>();
+  private pollNumber: number;
   private inflight: AbortController | null = null;
   private running = false;
+  private stopped = false;
   private changeTimer: ReturnType<typeof setTimeout> | null = null;
   /** Bumped by every change of the set; a poll whose set is current need not be replaced. */
   private version = 0;
@@ -84,22 +101,53 @@ export class Poller {
   /** A poll reached the server, which may hold state for this client. */
   private spoken = false;
 
-  constructor(private readonly opts: PollerOptions) {}
+  constructor(
+    private readonly opts: PollLoopOptions,
+    lastPoll = 0,
+  ) {
+    this.client = opts.client ?? randomClientId();
+    this.pollNumber = lastPoll;
+  }
 
-  add(op: Operation, observer: Observer<Envelope, TRPCClientError<any>>): () => void {
-    const key = (this.nextKey++).toString(36);
-    const input = op.input === undefined ? undefined : this.opts.transformer.input.serialize(op.input);
-    this.subs.set(key, { key, path: op.path, input, observer, healthy: false, parkedUntil: 0, failures: 0 });
+  add(entry: Pick<PollEntry, 'key' | 'path' | 'input' | 'cursor'> & { healthy?: boolean }): void {
+    if (this.stopped) return;
+    this.entries.set(entry.key, {
+      key: entry.key,
+      path: entry.path,
+      input: entry.input,
+      ...(entry.cursor ? { cursor: entry.cursor } : {}),
+      healthy: entry.healthy ?? false,
+      parkedUntil: 0,
+      failures: 0,
+    });
     this.changed();
-    return () => {
-      if (this.subs.delete(key)) this.changed();
-    };
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  remove(key: string): void {
+    if (this.entries.delete(key)) this.changed();
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Ends the loop without a farewell: another tab takes the poll over, with the same client id. */
+  stop(): void {
+    this.stopped = true;
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+    this.changeTimer = null;
+    this.inflight?.abort(STOP);
+    this.wake?.();
   }
 
   /** Re-polls soon, once for any number of changes in the window. */
   private changed(): void {
     this.version++;
-    if (this.changeTimer) return;
+    if (this.changeTimer || this.stopped) return;
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
       if (this.inflight) {
@@ -111,12 +159,12 @@ export class Poller {
   }
 
   private start(): void {
-    if (this.running) return;
+    if (this.running || this.stopped) return;
     this.running = true;
     void this.loop().finally(() => {
       this.running = false;
-      // A subscription may have arrived while the loop was winding down.
-      if (this.subs.size > 0) this.start();
+      // An entry may have arrived while the loop was winding down.
+      if (this.entries.size > 0) this.start();
     });
   }
 
@@ -138,7 +186,8 @@ export class Poller {
 
   private async loop(): Promise<void> {
     for (;;) {
-      if (this.subs.size === 0) {
+      if (this.stopped) return;
+      if (this.entries.size === 0) {
         if (this.spoken) await this.farewell();
         return;
       }
@@ -148,9 +197,9 @@ export class Poller {
         continue;
       }
       const version = this.version;
-      const active = [...this.subs.values()].filter((sub) => sub.parkedUntil <= now);
+      const active = [...this.entries.values()].filter((entry) => entry.parkedUntil <= now);
       if (active.length === 0) {
-        const next = Math.min(...[...this.subs.values()].map((sub) => sub.parkedUntil));
+        const next = Math.min(...[...this.entries.values()].map((entry) => entry.parkedUntil));
         await this.sleep(next - now);
         continue;
       }
@@ -162,25 +211,28 @@ export class Poller {
     }
   }
 
-  private body(subs: Subscription[], connectionParams: Record<string, string> | null | undefined): PollRequest {
+  private body(entries: PollEntry[], connectionParams: Record<string, string> | null | undefined): PollRequest {
+    const poll = this.opts.nextPoll ? this.opts.nextPoll(this.pollNumber) : this.pollNumber + 1;
+    this.pollNumber = poll;
+    this.opts.onPoll?.(poll);
     return {
       v: PROTOCOL_VERSION,
       client: this.client,
-      poll: ++this.pollNumber,
+      poll,
       // After a failure, the first poll that gets through should say so at once (`started`), not after a full hold.
-      hold: subs.some((sub) => !sub.healthy && sub.cursor) ? 0 : this.opts.holdMs,
+      hold: entries.some((entry) => !entry.healthy && entry.cursor) ? 0 : this.opts.holdMs,
       connectionParams: connectionParams ?? null,
-      subscriptions: subs.map((sub) => {
-        const entry: PollRequest['subscriptions'][number] = { key: sub.key, path: sub.path };
-        if (sub.input !== undefined) entry.input = sub.input;
-        if (sub.cursor) entry.cursor = sub.cursor;
-        return entry;
+      subscriptions: entries.map((entry) => {
+        const sub: PollRequest['subscriptions'][number] = { key: entry.key, path: entry.path };
+        if (entry.input !== undefined) sub.input = entry.input;
+        if (entry.cursor) sub.cursor = entry.cursor;
+        return sub;
       }),
     };
   }
 
   /** `url`, `headers` and `connectionParams` are evaluated for every poll, so tokens can rotate. */
-  private async send(subs: Subscription[], signal: AbortSignal): Promise<Response> {
+  private async send(entries: PollEntry[], signal: AbortSignal): Promise<Response> {
     const [url, headers, connectionParams] = await Promise.all([
       resolve(this.opts.url),
       resolve(this.opts.headers ?? {}),
@@ -190,12 +242,12 @@ export class Poller {
     return fetchFn(url, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify(this.body(subs, connectionParams)),
+      body: JSON.stringify(this.body(entries, connectionParams)),
       signal,
     });
   }
 
-  private async poll(active: Subscription[]): Promise<void> {
+  private async poll(active: PollEntry[]): Promise<void> {
     const controller = new AbortController();
     this.inflight = controller;
     // The server holds at most hold + hold/16; past that plus a margin the request is wedged.
@@ -209,7 +261,7 @@ export class Poller {
       text = await response.text();
     } catch (cause) {
       const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted && reason === REPOLL) return;
+      if (controller.signal.aborted && (reason === REPOLL || reason === STOP)) return;
       const error =
         controller.signal.aborted && reason === WATCHDOG
           ? new TRPCClientError(`The poll got no answer within ${Math.round(watchdogMs)} ms`)
@@ -220,10 +272,11 @@ export class Poller {
       clearTimeout(watchdog);
       if (this.inflight === controller) this.inflight = null;
     }
+    if (this.stopped) return;
     this.handleResponse(active, response, text);
   }
 
-  private handleResponse(active: Subscription[], response: Response, text: string): void {
+  private handleResponse(active: PollEntry[], response: Response, text: string): void {
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -231,16 +284,13 @@ export class Poller {
       json = undefined;
     }
     if (!response.ok) {
-      const meta = { response };
       const polled = readPollError(json);
-      const shape = polled ? this.deserializeShape(polled.error) : null;
-      const error = shape
-        ? TRPCClientError.from({ error: shape as never }, { meta })
-        : new TRPCClientError(`The poll failed with HTTP ${response.status}`, { meta });
+      const error = pollError(this.opts.transformer, response.status, polled?.error, { response });
+      const shape = polled ? deserializeShape(this.opts.transformer, polled.error) : null;
       if (isRetryableHttpStatus(response.status) || (shape && isRetryableRpcCode(shape.code))) {
         this.transient(active, error, parseRetryAfter(response.headers.get('retry-after')));
       } else {
-        for (const sub of active) this.fail(sub, error);
+        this.fatal(active, error, { kind: 'fatal', status: response.status, ...(polled ? { error: polled.error } : {}) });
       }
       return;
     }
@@ -255,115 +305,55 @@ export class Poller {
     // A draining server asks for a pause before the next poll; it is no failure, so nothing turns `connecting`.
     const pause = parseRetryAfter(response.headers.get('retry-after'));
     if (pause !== undefined) this.backoffUntil = Date.now() + pause;
-    for (const sub of active) {
-      if (this.subs.get(sub.key) !== sub) continue;
-      const result = results[sub.key];
-      if (result) this.apply(sub, result);
-      else if (!sub.healthy && sub.cursor) this.started(sub);
+    const carried = this.current(active);
+    for (const entry of carried) {
+      const result = results[entry.key];
+      if (result) this.track(entry, result);
+      else if (!entry.healthy && entry.cursor) this.recovered(entry);
     }
+    this.opts.deliver({ kind: 'answer', results }, carried);
   }
 
-  private deserializeShape(error: unknown): { message: string; code: number; data?: unknown } | null {
-    try {
-      const shape = this.opts.transformer.output.deserialize(error) as { message?: unknown; code?: unknown };
-      if (shape && typeof shape.message === 'string' && typeof shape.code === 'number') return shape as never;
-    } catch {
-      // Fall through: an undecodable shape is reported as a plain HTTP failure.
-    }
-    return null;
+  /** The entries of a poll that are still in the set (not removed while it was out). */
+  private current(active: PollEntry[]): PollEntry[] {
+    return active.filter((entry) => this.entries.get(entry.key) === entry);
   }
 
-  private emit(sub: Subscription, result: Envelope['result']): boolean {
-    try {
-      sub.observer.next({ result });
-      return true;
-    } catch (cause) {
-      // A throwing consumer ends its own subscription, not the others'.
-      this.fail(sub, TRPCClientError.from(cause instanceof Error ? cause : new Error(String(cause))));
-      return false;
-    }
+  private recovered(entry: PollEntry): void {
+    entry.healthy = true;
+    entry.failures = 0;
   }
 
-  private started(sub: Subscription): void {
-    sub.healthy = true;
-    sub.failures = 0;
-    if (this.emit(sub, { type: 'started' })) this.emit(sub, { type: 'state', state: 'pending', error: null });
-  }
-
-  private apply(sub: Subscription, result: SubscriptionResult): void {
-    if (result.run !== undefined) {
-      if (sub.cursor?.run !== result.run) {
-        // A new run numbers its events from 1; the tracked id carries over.
-        const lastEventId = sub.cursor?.lastEventId;
-        sub.cursor = { run: result.run, seq: 0 };
-        if (lastEventId !== undefined) sub.cursor.lastEventId = lastEventId;
-      }
-      if (!sub.healthy) this.started(sub);
-    }
-    for (const event of result.events ?? []) {
-      if (this.subs.get(sub.key) !== sub) return;
-      const cursor = sub.cursor;
-      // Already delivered: a resend after a lost answer.
-      if (!cursor || event.seq <= cursor.seq) continue;
-      cursor.seq = event.seq;
-      let data: unknown;
-      try {
-        data = this.opts.transformer.output.deserialize(event.data);
-      } catch (cause) {
-        this.fail(sub, new TRPCClientError('An event could not be deserialized', { cause: cause as Error }));
-        return;
-      }
-      if (event.id !== undefined) {
-        cursor.lastEventId = event.id;
-        if (!this.emit(sub, { id: event.id, data: { id: event.id, data } })) return;
-      } else if (!this.emit(sub, { data })) return;
-    }
-    if (!result.end || this.subs.get(sub.key) !== sub) return;
-    const end = result.end;
-    if (end.type === 'stopped') {
-      this.remove(sub);
-      this.emit(sub, { type: 'stopped' });
-      this.emit(sub, { type: 'state', state: 'idle', error: null });
-      sub.observer.complete();
+  /** Moves an entry along with its result, as its subscription will (see `Subscription.apply`). */
+  private track(entry: PollEntry, result: SubscriptionResult): void {
+    entry.cursor = advanceCursor(entry.cursor, result);
+    if (result.run !== undefined && !entry.healthy) this.recovered(entry);
+    if (!result.end) return;
+    if (judgeEnd(this.opts.transformer, result.end).kind !== 'retry') {
+      this.remove(entry.key);
       return;
     }
-    const shape = this.deserializeShape(end.error) ?? { message: 'The subscription failed', code: -32603 };
-    if (end.reason) {
-      this.fail(sub, new LongPollCursorError(shape, end.reason));
-    } else if (isRetryableRpcCode(shape.code)) {
-      // The run is over; ask for a new one after a pause, keeping this one's position.
-      sub.healthy = false;
-      if (sub.cursor) sub.cursor.restart = true;
-      sub.parkedUntil = Date.now() + backoffDelay(++sub.failures, this.opts.retry);
-      setTimeout(() => this.changed(), sub.parkedUntil - Date.now());
-      this.emit(sub, { type: 'state', state: 'connecting', error: TRPCClientError.from({ error: shape as never }) });
-    } else {
-      this.fail(sub, TRPCClientError.from({ error: shape as never }));
-    }
+    // The run is over; ask for a new one after a pause, keeping this one's position.
+    entry.healthy = false;
+    entry.cursor = restartCursor(entry.cursor);
+    entry.parkedUntil = Date.now() + backoffDelay(++entry.failures, this.opts.retry);
+    setTimeout(() => this.changed(), entry.parkedUntil - Date.now());
   }
 
   /** A poll-wide failure that is worth retrying: every subscription shows `connecting`. */
-  private transient(active: Subscription[], error: TRPCClientError<any>, retryAfterMs?: number): void {
+  private transient(active: PollEntry[], error: TRPCClientError<any>, retryAfterMs?: number): void {
     this.failures++;
     this.backoffUntil = Date.now() + backoffDelay(this.failures, this.opts.retry, retryAfterMs);
-    for (const sub of active) {
-      if (this.subs.get(sub.key) !== sub) continue;
-      sub.healthy = false;
-      this.emit(sub, { type: 'state', state: 'connecting', error });
-    }
+    const carried = this.current(active);
+    for (const entry of carried) entry.healthy = false;
+    this.opts.deliver({ kind: 'transient', error, wire: { kind: 'transient', message: error.message } }, carried);
   }
 
-  private remove(sub: Subscription): void {
-    if (this.subs.get(sub.key) === sub) {
-      this.subs.delete(sub.key);
-      this.changed();
-    }
-  }
-
-  private fail(sub: Subscription, error: TRPCClientError<any>): void {
-    if (this.subs.get(sub.key) !== sub) return;
-    this.remove(sub);
-    sub.observer.error(error);
+  /** A poll-wide fatal error ends every subscription the poll carried. */
+  private fatal(active: PollEntry[], error: TRPCClientError<any>, wire: WireFailure): void {
+    const carried = this.current(active);
+    for (const entry of carried) this.remove(entry.key);
+    this.opts.deliver({ kind: 'fatal', error, wire }, carried);
   }
 
   /** Tells the server the client has no subscriptions left, so it stops their procedures now rather than at expiry. */

@@ -1,0 +1,8 @@
+import type { Operation } from '@trpc/client';
+import type { SubscriptionObserver } from './subscription';
+
+/** Where `longPollLink` puts its subscriptions: a poll of its own (`LocalPoller`), or one the browser's tabs share (`SharedPoller`). */
+export interface SubscriptionHub {
+  /** Starts carrying the subscription; the returned function stops it, emitting nothing more. */
+  add(op: Operation, observer: SubscriptionObserver): () => void;
+}
