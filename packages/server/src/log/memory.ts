@@ -98,9 +98,13 @@ export function createMemoryEventLog<TTopics extends EventLogTopics>(
     const n = Number(id.slice(colon + 1));
     return Number.isSafeInteger(n) && n >= 0 ? n : null;
   };
-  /** Resolves on the next publish to the topic, an abort, close, or after `ms`. */
+  /**
+   * Resolves on the next publish to the topic, an abort, close, or after `ms`.
+   * `close()` wakes every topic's waiters, so none listens on the shared closing
+   * signal: thousands of waiting subscribers would pile listeners onto it.
+   */
   const nextChange = (log: TopicLog, signal: AbortSignal | undefined, ms?: number) =>
-    waitForSignal([signal, closing.signal], ms, (wake) => {
+    waitForSignal([signal], ms, (wake) => {
       log.waiters.add(wake);
       return () => log.waiters.delete(wake);
     });
