@@ -16,6 +16,7 @@ export default defineConfig({
     },
   },
   test: {
+    reporters: ['default', './vitest.summary.ts'],
     include: ['packages/*/test/**/*.test.{ts,tsx}', 'examples/*/test/**/*.test.{ts,tsx}'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
