@@ -3,3 +3,4 @@ export * from './feed';
 export * from './router';
 export * from './server';
 export * from './proxy';
+export * from './listen';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { listen } from './listen';
 import { createLongPollNodeHandler, type LongPollNodeHandlerOptions } from '@trpc-longpoll/server';
 
 export interface TestServer {
@@ -28,7 +28,6 @@ export async function startServer<TRouter extends AnyTRPCRouter>(
 ): Promise<TestServer> {
   const longPoll = createLongPollNodeHandler(opts as LongPollNodeHandlerOptions<AnyTRPCRouter>);
   const trpc = createHTTPHandler({ router: opts.router, createContext: opts.createContext as never });
-  const sockets = new Set<Socket>();
   const requests: string[] = [];
   const answered: { path: string; status: number }[] = [];
   let inFlight = 0;
@@ -40,24 +39,18 @@ export async function startServer<TRouter extends AnyTRPCRouter>(
     res.once('close', () => inFlight--);
     longPoll(req, res, () => trpc(req, res));
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listen(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     server,
     longPoll,
     requests,
     answered,
     inFlight: () => inFlight,
-    openSockets: () => sockets.size,
+    openSockets: listening.openSockets,
     async close() {
       await longPoll.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
     },
   };
 }

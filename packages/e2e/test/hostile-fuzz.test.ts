@@ -1,3 +1,4 @@
+import { useUnhandledRejections } from '../src/cleanup';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { initTRPC, tracked } from '@trpc/server';
@@ -130,14 +131,7 @@ const body = fc.oneof(
   { weight: 1, arbitrary: nearValidPoll.map((poll) => JSON.stringify(poll).slice(0, -3)) },
 );
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const unhandled = useUnhandledRejections();
 
 describe('hostile input: property-based', () => {
   it('every body gets a clean protocol answer, nothing is left running, and the heap stays flat', async () => {

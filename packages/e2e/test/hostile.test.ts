@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLongPollClient, recorder, startServer, waitFor } from '../src';
 import { containsStack, randomClientId, rawPoller } from '../src/raw';
-import { useCleanup } from '../src/cleanup';
+import { useCleanup, useUnhandledRejections } from '../src/cleanup';
 
 const cleanup = useCleanup();
 const URL_ = 'http://test.local/trpc';
@@ -74,14 +74,7 @@ function expectCleanError(answer: { status: number; json: any; text: string }, s
   expect(containsStack(answer.text), answer.text).toBe(false);
 }
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const unhandled = useUnhandledRejections();
 afterEach(() => {
   expect(unhandled).toEqual([]);
 });

@@ -5,18 +5,13 @@ import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createFeed, createLongPollClient, recorder, startServer, waitFor, type Recorded } from '../src';
-import { useCleanup } from '../src/cleanup';
+import { useCleanup, useUnhandledRejections } from '../src/cleanup';
 import { containsStack, randomClientId, rawPoller } from '../src/raw';
 
 const cleanup = useCleanup();
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
+const unhandled = useUnhandledRejections();
 afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
   expect(unhandled).toEqual([]);
 });
 

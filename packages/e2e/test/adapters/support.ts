@@ -1,31 +1,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
 import { expect } from 'vitest';
 import { createLongPollClient, createTestRouter, recorder } from '../../src';
 
-export interface Listening {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** Listens on a free loopback port; `close` also drops held connections so no hold outlives the test. */
-export async function listen(server: Server): Promise<Listening> {
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+export { listen, type Listening } from '../../src/listen';
 
 /**
  * A real `node:http` server that hands every request to a Fetch handler, as
