@@ -1,0 +1,79 @@
+/** What the server process and the load generator agree on. */
+
+export const TRANSPORTS = ['longpoll', 'sse', 'ws', 'floor'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export const TRANSPORT_LABELS: Record<Transport, string> = {
+  longpoll: 'longPollLink',
+  sse: 'httpSubscriptionLink (SSE)',
+  ws: 'wsLink (WebSocket)',
+  floor: 'floor (bare node:http)',
+};
+
+/** One published event, as every transport carries it. */
+export interface BenchEvent {
+  /** Position in its topic, from 1. */
+  n: number;
+  /** When it was published, on the server's clock (`now()`). */
+  t: number;
+  /** Padding, so events have a realistic size. */
+  p: string;
+}
+
+/** Where an event comes from: the in-process hub, or the Redis event log. */
+export type Source = 'hub' | 'redis';
+
+/**
+ * Milliseconds on a clock that processes on one machine share:
+ * `timeOrigin` is the wall-clock instant the process started, `now()` is
+ * monotonic from there. The load generator still measures the offset (see `clock.ts`).
+ */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export interface PublishRequest {
+  source: Source;
+  topics: string[];
+  /** Events per topic. */
+  count: number;
+  /** Events per topic published in one go. */
+  burst: number;
+  /** Pause between bursts; 0 yields to the event loop only (setImmediate). */
+  intervalMs: number;
+  /** Characters of padding per event. */
+  pad: number;
+}
+
+export interface ServerStats {
+  rss: number;
+  heapUsed: number;
+  /** Process CPU time, user + system, in µs. */
+  cpuUs: number;
+  /** Open TCP connections per transport server. */
+  sockets: Partial<Record<Transport, number>>;
+  /** Requests answered (responses finished or closed) per transport server. */
+  answered: Partial<Record<Transport, number>>;
+  /** Requests in progress (for long-polls: held polls) per transport server. */
+  inflight: Partial<Record<Transport, number>>;
+  /** Live subscriptions on the in-process hub, by topic. */
+  subscribers: Record<string, number>;
+  /** Live subscriptions that read the Redis log, by topic. */
+  redisSubscribers: Record<string, number>;
+}
+
+export interface ServerReady {
+  type: 'ready';
+  ports: Partial<Record<Transport, number>>;
+  control: number;
+  redis: 'ok' | 'unavailable';
+  redisNote?: string;
+}
+
+export interface ServerArgs {
+  transports: Transport[];
+  /** Longest hold for the long-poll servers, in ms. */
+  holdMs: number;
+  /** Further options of the long-poll handler (`--longpoll-options '{…}'`), to try a setting against the defaults. */
+  longPoll?: Record<string, number>;
+}
