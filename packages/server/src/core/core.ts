@@ -226,6 +226,9 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
         verdicts.set(sub.key, { errorJson: JSON.stringify({ type: 'error', error: shape, reason: 'resume-lost' }) });
       } else if (decision.kind === 'start') {
         starts.push(startRun(session, sub, inputs[i]!, decision.lastEventId, ctx, req));
+      } else {
+        // onError reports a running procedure's errors with the latest poll, and the first poll's request is let go.
+        session.runs.get(sub.key)!.site.req = req;
       }
     }
     await Promise.all(starts);

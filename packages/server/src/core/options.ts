@@ -19,7 +19,10 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
   coalesceMs?: number;
   /** A client that has not polled for this long loses its server-side state. Default 2 × `holdMs`. */
   idleTimeoutMs?: number;
-  /** Unacknowledged events kept per subscription; beyond it the procedure's iterator is not pulled. Default 1 000. */
+  /**
+   * Unacknowledged events kept per subscription; beyond it the procedure's iterator is not pulled.
+   * Default 2 × `maxBatchEvents` (2 000): the procedure keeps producing while a full batch is on its way.
+   */
   maxBufferedEvents?: number;
   /** Events in one response at most. Default 1 000. */
   maxBatchEvents?: number;
@@ -52,7 +55,7 @@ export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): Resol
     holdMs: positive('holdMs', holdMs),
     coalesceMs: positive('coalesceMs', opts.coalesceMs ?? 0),
     idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs ?? 2 * holdMs),
-    maxBufferedEvents: positive('maxBufferedEvents', opts.maxBufferedEvents ?? 1_000),
+    maxBufferedEvents: positive('maxBufferedEvents', opts.maxBufferedEvents ?? 2 * (opts.maxBatchEvents ?? 1_000)),
     maxBatchEvents: positive('maxBatchEvents', opts.maxBatchEvents ?? 1_000),
     maxBatchBytes: positive('maxBatchBytes', opts.maxBatchBytes ?? 1024 * 1024),
     maxSubscriptionsPerPoll: positive('maxSubscriptionsPerPoll', opts.maxSubscriptionsPerPoll ?? 500),
