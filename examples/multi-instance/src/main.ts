@@ -122,17 +122,19 @@ async function main(): Promise<void> {
     }),
   );
 
-  const sender = createClient(balancer.url);
-  const send = async (text: string) => {
+  // Publishers on both instances: each sender talks to one instance directly, so neither depends on how the
+  // balancer's rotation happens to interleave with the clients' polls.
+  const senders = instances.map((instance) => createClient(instance.url));
+  const send = async (text: string, sender: (typeof senders)[number]) => {
     const { via } = await sender.send.mutate({ room: ROOM, author: 'dora', text });
     say('sender', `→ "${text}" (handled by ${via})`);
   };
-  for (let i = 1; i <= 6; i++) await send(`message ${i}`);
+  for (let i = 1; i <= 6; i++) await send(`message ${i}`, senders[i % 2]!);
   await waitFor('the first six messages', () => readers.every((name) => received.get(name)!.length >= 6));
 
   say('server a', 'kill -9');
   await stopInstance(instances[0]!, 'SIGKILL');
-  for (let i = 7; i <= 12; i++) await send(`message ${i}`);
+  for (let i = 7; i <= 12; i++) await send(`message ${i}`, senders[1]!);
   await waitFor('all twelve messages', () => readers.every((name) => received.get(name)!.length >= 12));
 
   // The log itself is the reference: every client must hold exactly its entries, in its order.
