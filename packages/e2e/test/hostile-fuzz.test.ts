@@ -6,7 +6,7 @@ import { parsePollResponse } from '@trpc-longpoll/protocol';
 import { createLongPollHandler } from '@trpc-longpoll/server';
 import fc from 'fast-check';
 import superjson from 'superjson';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startServer, waitFor } from '../src';
 import { containsStack, rawPoller } from '../src/raw';

@@ -1,7 +1,7 @@
 import { initTRPC, tracked } from '@trpc/server';
 import { createLongPollHandler } from '@trpc-longpoll/server';
 import superjson from 'superjson';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLongPollClient, recorder, startServer, waitFor } from '../src';
 import { containsStack, randomClientId, rawPoller } from '../src/raw';

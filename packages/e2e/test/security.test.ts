@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { TRPCError, initTRPC } from '@trpc/server';
 import { createLongPollHandler } from '@trpc-longpoll/server';
 import superjson from 'superjson';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createFeed, createLongPollClient, recorder, startServer, waitFor, type Recorded } from '../src';
 import { useCleanup, useUnhandledRejections } from '../src/cleanup';

@@ -12,8 +12,10 @@ import {
   assertSubscription,
   configOf,
   createErrorShaper,
+  errorEndJson,
   findProcedure,
   lastEventIdOf,
+  resumeLostError,
   startProcedure,
   withLastEventId,
   type ErrorShaper,
@@ -183,13 +185,12 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     const verdicts = new Map<string, Verdict>();
     for (const sub of poll.subscriptions) {
       if (!refused.has(sub.key)) continue;
-      const { shape } = shapeError(refused.get(sub.key), { path: sub.path, input: sub.input, ctx, req });
-      verdicts.set(sub.key, { errorJson: JSON.stringify({ type: 'error', error: shape }) });
+      verdicts.set(sub.key, { errorJson: errorEndJson(shapeError, refused.get(sub.key), { path: sub.path, input: sub.input, ctx, req }) });
     }
 
     let session = sessions.get(sessionKey);
     if (!session) {
-      session = new Session(poll.client);
+      session = new Session();
       sessions.set(sessionKey, session);
     }
     if (poll.poll <= session.lastPoll) return respond(200, EMPTY);
@@ -215,15 +216,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       }
       const decision = reconcile(session, sub, inputs[i]!);
       if (decision.kind === 'lost') {
-        const { shape } = shapeError(
-          new TRPCError({
-            code: 'CONFLICT',
-            message:
-              'The subscription cannot resume: the server lost its state and the procedure yields untracked events, so some may be missed. Subscribe again.',
-          }),
-          { path: sub.path, input: sub.input, ctx, req },
-        );
-        verdicts.set(sub.key, { errorJson: JSON.stringify({ type: 'error', error: shape, reason: 'resume-lost' }) });
+        verdicts.set(sub.key, { errorJson: errorEndJson(shapeError, resumeLostError(), { path: sub.path, input: sub.input, ctx, req }) });
       } else if (decision.kind === 'start') {
         starts.push(startRun(session, sub, inputs[i]!, decision.lastEventId, ctx, req));
       } else {

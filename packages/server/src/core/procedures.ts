@@ -137,6 +137,23 @@ export type OnErrorFn = (opts: {
 /** Reports an error to `onError` and returns it with its formatted, serialized shape. */
 export type ErrorShaper = (cause: unknown, at: ErrorSite) => { error: TRPCError; shape: unknown };
 
+/** The wire `end` of a subscription that failed with `cause`; a cursor reason comes from the cause chain, whoever raised it. */
+export function errorEndJson(shapeError: ErrorShaper, cause: unknown, at: ErrorSite): string {
+  const { shape } = shapeError(cause, at);
+  return JSON.stringify({ type: 'error', error: shape, reason: cursorReasonOf(cause) });
+}
+
+/** The transport's own cursor verdict: the run is gone and its untracked events cannot be replayed. */
+export function resumeLostError(): TRPCError {
+  const marker = Object.assign(new Error('resume-lost'), { cursorReason: 'resume-lost' as const });
+  return new TRPCError({
+    code: 'CONFLICT',
+    message:
+      'The subscription cannot resume: the server lost its state and the procedure yields untracked events, so some may be missed. Subscribe again.',
+    cause: marker,
+  });
+}
+
 export function createErrorShaper(router: AnyTRPCRouter, onError: OnErrorFn | undefined): ErrorShaper {
   const config = configOf(router);
   return (cause, at) => {

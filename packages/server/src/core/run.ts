@@ -1,6 +1,6 @@
 import { isTrackedEnvelope } from '@trpc/server';
 import type { Cursor } from '@trpc-longpoll/protocol';
-import { cursorReasonOf, type ErrorShaper, type ErrorSite } from './procedures';
+import { errorEndJson, type ErrorShaper, type ErrorSite } from './procedures';
 import { randomId } from './ids';
 
 /** An event as it will go on the wire, serialized once however often it is resent. */
@@ -130,8 +130,7 @@ export class Run {
   }
 
   private fail(cause: unknown): void {
-    const { shape } = this.deps.shapeError(cause, this.deps.site);
-    this.endJson = JSON.stringify({ type: 'error', error: shape, reason: cursorReasonOf(cause) });
+    this.endJson = errorEndJson(this.deps.shapeError, cause, this.deps.site);
     this.deps.onChange();
   }
 

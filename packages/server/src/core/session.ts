@@ -20,8 +20,6 @@ export class Session {
   held: HeldPoll | null = null;
   lastSeen = Date.now();
 
-  constructor(readonly client: string) {}
-
   wake = (): void => {
     this.held?.wake();
   };
