@@ -131,7 +131,9 @@ describe('hostile input: refused with a clear error', () => {
         controller.close();
       },
     });
-    const res = await handler(new Request(URL_, { method: 'POST', body: stream, duplex: 'half' } as RequestInit));
+    const res = await handler(
+      new Request(URL_, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit),
+    );
     expect(res.status).toBe(413);
     // Just under the limit is fine.
     const fits = JSON.stringify({ ...valid, subscriptions: [{ ...sub0, input: { json: { n: 1, pad: 'x'.repeat(1_500) } } }] });
@@ -141,7 +143,7 @@ describe('hostile input: refused with a clear error', () => {
   it('thousands of subscriptions in one poll are refused with 413 naming the cap, before any procedure starts', async () => {
     const { raw, stats } = handlerFor();
     const subscriptions = Array.from({ length: 5_000 }, (_, i) => ({ key: String(i), path: 'silent' }));
-    expectCleanError(await raw.poll(client, 1, subscriptions), 413, 'PAYLOAD_TOO_LARGE', /at most 500 subscriptions; this one has 5000/);
+    expectCleanError(await raw.poll(client, 1, subscriptions), 413, 'PAYLOAD_TOO_LARGE', /at most 100 subscriptions; this one has 5000/);
     expect(stats.live).toBe(0);
   });
 
@@ -216,7 +218,7 @@ describe('hostile input: per-subscription errors leave the rest of the poll alon
     const first = await raw.poll(client, 5, [{ key: 'c', path: 'counter' }]);
     const run = first.json.results.c.run as string;
     const stale = await raw.poll(client, 5, []);
-    expect(stale.json).toEqual({ v: 1, results: {} });
+    expect(stale.json).toEqual({ v: 1, results: {}, stale: true });
     // The farewell above was stale, so the run is still there.
     const next = await raw.poll(client, 6, [{ key: 'c', path: 'counter', cursor: { run, seq: 1 } }]);
     expect(next.json.results.c.run).toBe(run);

@@ -33,6 +33,15 @@ export function isRetryableRpcCode(code: unknown): boolean {
   return code === RPC_CODES.INTERNAL_SERVER_ERROR;
 }
 
+/**
+ * A subscription refused for lack of capacity (`TOO_MANY_REQUESTS`, or a
+ * `-32603` code such as `SERVICE_UNAVAILABLE`) with a `retryAfterMs` hint is
+ * pressure, not a verdict: the client tries it again later, like a 429 poll.
+ */
+export function isRetryableEnd(code: unknown, retryAfterMs: number | undefined): boolean {
+  return isRetryableRpcCode(code) || (retryAfterMs !== undefined && code === RPC_CODES.TOO_MANY_REQUESTS);
+}
+
 /** HTTP statuses that mean "try again later" whatever the body says. */
 export function isRetryableHttpStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;

@@ -73,6 +73,11 @@ export type WireEnd =
       error: unknown;
       /** Set when the error is the transport's own verdict on a cursor. */
       reason?: CursorErrorReason;
+      /**
+       * Set when the server refused to start the run for lack of capacity (a budget): the
+       * subscription is worth trying again, no sooner than this many ms from now.
+       */
+      retryAfterMs?: number;
     };
 
 export interface SubscriptionResult {
@@ -90,6 +95,12 @@ export interface PollResponse {
   results: Record<string, SubscriptionResult>;
   /** The batch limit cut this response short: poll again at once. */
   more?: true;
+  /**
+   * The poll was stale: the server has seen a poll of this client with a number at least as
+   * high, so it changed nothing. A client whose polls keep coming back stale has lost its
+   * numbering (its client id is used elsewhere) and should continue under a fresh client id.
+   */
+  stale?: true;
 }
 
 /** A poll-wide failure (bad request, context error, overload). */

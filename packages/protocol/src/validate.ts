@@ -141,6 +141,7 @@ function parseEnd(value: unknown, field: string): WireEnd {
       if (!CURSOR_ERROR_REASONS.includes(value.reason as never)) fail(`${field}.reason is unknown`);
       end.reason = value.reason as WireEnd & { type: 'error' } extends { reason?: infer R } ? R : never;
     }
+    if (value.retryAfterMs !== undefined) end.retryAfterMs = counter(value.retryAfterMs, `${field}.retryAfterMs`);
     return end;
   }
   fail(`${field}.type must be "stopped" or "error"`);
@@ -169,6 +170,7 @@ export function parsePollResponse(value: unknown): PollResponse {
   }
   const response: PollResponse = { v: PROTOCOL_VERSION, results };
   if (value.more === true) response.more = true;
+  if (value.stale === true) response.stale = true;
   return response;
 }
 

@@ -33,10 +33,12 @@ function setUp(opts: { maxBatchEvents?: number; maxBufferedEvents?: number; hold
   let pollNumber = 0;
   const poll = async (subscriptions: PollRequest['subscriptions'], client = 'c1', number = ++pollNumber) => {
     const body: PollRequest = { v: 1, client, poll: number, subscriptions };
-    const answer = await core.handle({
-      body: JSON.stringify(body),
+    const answer = await core.serve({
+      method: 'POST',
+      url: '/',
+      header: (name) => (name === 'content-type' ? 'application/json' : undefined),
+      body: { text: JSON.stringify(body) },
       signal: new AbortController().signal,
-      url: null,
       req: null,
       createContext: () => ({}),
     });
@@ -59,7 +61,8 @@ describe('core', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const newer = poll([{ key: 'a', path: 'numbers', cursor: { run, seq: 0 } }], 'c1', 11);
     expect((await held).json).toEqual({ v: 1, results: {} });
-    expect((await poll([{ key: 'a', path: 'numbers', cursor: { run, seq: 0 } }], 'c1', 5)).json).toEqual({ v: 1, results: {} });
+    // A stale poll says so, so a client whose numbering was taken over can notice.
+    expect((await poll([{ key: 'a', path: 'numbers', cursor: { run, seq: 0 } }], 'c1', 5)).json).toEqual({ v: 1, results: {}, stale: true });
     // Closing answers the newest held poll at once.
     await core.close();
     expect((await newer).status).toBe(200);

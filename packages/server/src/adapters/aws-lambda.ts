@@ -7,7 +7,8 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import { createLongPollCore, type CoreResponse } from '../core/core';
+import { createLongPollCore } from '../core/core';
+import type { CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
 import { isPollPath, trimSlashes } from './shared';
@@ -37,6 +38,7 @@ export interface LongPollLambdaHandler<TEvent extends LambdaEvent> {
   /** Answers a poll, buffered (no response streaming): API Gateway cannot stream, which is why SSE cannot work there. */
   (event: TEvent, context: Context): Promise<LambdaResult<TEvent>>;
   /** Whether `event` is a poll (a POST to `endpoint`), so it can be routed here and the rest to `awsLambdaRequestHandler`. */
+  /** Never throws, whatever the event holds. */
   matches(event: TEvent): boolean;
   close(): Promise<void>;
 }
@@ -45,18 +47,27 @@ function isV2(event: LambdaEvent): event is APIGatewayProxyEventV2 {
   return (event as { version?: string }).version === '2.0';
 }
 
-function requestOf(event: LambdaEvent): { method: string; path: string; url: URL } {
+/** Method, path and request target of an event; nothing in it is trusted to be well formed. */
+function requestOf(event: LambdaEvent): { method: string; path: string; target: string; host: string | undefined } {
+  const headers = (event.headers ?? {}) as Record<string, string | undefined>;
+  const host = event.requestContext?.domainName ?? headers['Host'] ?? headers['host'];
   if (isV2(event)) {
-    const query = event.rawQueryString ? `?${event.rawQueryString}` : '';
-    return {
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      url: new URL(`https://${event.requestContext.domainName ?? 'localhost'}${event.rawPath}${query}`),
-    };
+    const path = String(event.rawPath ?? '/');
+    return { method: String(event.requestContext?.http?.method ?? ''), path, target: event.rawQueryString ? `${path}?${event.rawQueryString}` : path, host };
   }
-  const url = new URL(`https://${event.requestContext.domainName ?? event.headers?.['Host'] ?? event.headers?.['host'] ?? 'localhost'}${event.path}`);
-  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) if (value !== undefined) url.searchParams.append(name, value);
-  return { method: event.httpMethod, path: event.path, url };
+  const path = String(event.path ?? '/');
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) if (value !== undefined) query.append(name, String(value));
+  const search = query.toString();
+  return { method: String(event.httpMethod ?? ''), path, target: search ? `${path}?${search}` : path, host };
+}
+
+/** API Gateway passes header names as the client wrote them (REST) or lower-cased (HTTP API). */
+function headerOf(event: LambdaEvent, name: string): string | undefined {
+  const headers = (event.headers ?? {}) as Record<string, string | undefined>;
+  if (headers[name] !== undefined) return headers[name];
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
+  return undefined;
 }
 
 function toResult(answer: CoreResponse): APIGatewayProxyResult & APIGatewayProxyStructuredResultV2 {
@@ -78,23 +89,19 @@ export function createLongPollLambdaHandler<TRouter extends AnyTRPCRouter, TEven
   const createContext = (opts as { createContext?: (o: CreateAWSLambdaContextOptions<TEvent>) => unknown }).createContext;
 
   const handler = async (event: TEvent, context: Context): Promise<LambdaResult<TEvent>> => {
-    const { method, url } = requestOf(event);
-    if (method !== 'POST') {
-      return toResult(core.errorResponse('METHOD_NOT_SUPPORTED', 'Polls are POST requests', event, { allow: 'POST' })) as LambdaResult<TEvent>;
-    }
-    const raw = event.body ?? '';
-    const body = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-    if (Buffer.byteLength(body) > core.options.maxBodyBytes) {
-      const message = `The poll body is larger than ${core.options.maxBodyBytes} bytes`;
-      return toResult(core.errorResponse('PAYLOAD_TOO_LARGE', message, event)) as LambdaResult<TEvent>;
-    }
+    const { method, target, host } = requestOf(event);
+    const raw = typeof event.body === 'string' ? event.body : '';
     // Nobody tells a Lambda that the caller left; the invocation's deadline is the one limit it knows.
     const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Infinity;
     const signal = Number.isFinite(remaining) ? AbortSignal.timeout(Math.max(0, remaining - margin)) : new AbortController().signal;
-    const answer = await core.handle({
-      body,
+    const answer = await core.serve({
+      method,
+      url: target,
+      host,
+      protocol: 'https',
+      header: (name) => headerOf(event, name),
+      body: { text: event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw },
       signal,
-      url,
       req: event,
       createContext: (info) => (createContext ? createContext({ event, context, info }) : {}),
     });
@@ -105,7 +112,7 @@ export function createLongPollLambdaHandler<TRouter extends AnyTRPCRouter, TEven
     const { method, path } = requestOf(event);
     if (method !== 'POST') return false;
     // HTTP APIs keep a named stage in the path (`/prod/trpc`); REST APIs drop it.
-    const stage = event.requestContext.stage;
+    const stage = event.requestContext?.stage;
     return isPollPath(path, endpoint) || (!!stage && isPollPath(path, `${stage}/${trimSlashes(endpoint)}`));
   };
 

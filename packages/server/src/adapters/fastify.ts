@@ -1,10 +1,11 @@
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createLongPollCore, type CoreResponse } from '../core/core';
+import { createLongPollCore } from '../core/core';
+import type { CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
-import { abortOnClose } from './shared';
+import { abortOnClose, nodeHeader } from './shared';
 
 /** Same shape as `fastifyTRPCPlugin`'s options, so one options object can serve both plugins. */
 export interface LongPollFastifyPluginOptions<TRouter extends AnyTRPCRouter> {
@@ -16,6 +17,7 @@ export interface LongPollFastifyPluginOptions<TRouter extends AnyTRPCRouter> {
 }
 
 function send(reply: FastifyReply, answer: CoreResponse): FastifyReply {
+  if (answer.close) reply.header('connection', 'close');
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
@@ -33,25 +35,28 @@ export function fastifyLongPollPlugin<TRouter extends AnyTRPCRouter>(
   type CreateContextFn = (o: NodeHTTPCreateContextFnOptions<FastifyRequest, FastifyReply>) => unknown;
   const createContext = (opts.trpcOptions as { createContext?: CreateContextFn }).createContext;
 
-  // This plugin's own encapsulated context: the body reaches the core as text,
-  // so malformed JSON and oversized polls get protocol answers, not Fastify's.
+  // This plugin's own encapsulated context: the body reaches the core unread, so its size limit,
+  // deadline and content-type rule apply here as on every host, and the answers are the protocol's.
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: core.options.maxBodyBytes }, (_req, body, parsed) =>
-    parsed(null, body),
-  );
+  fastify.addContentTypeParser('*', (_req, payload, parsed) => parsed(null, payload));
   fastify.setErrorHandler((error: { statusCode?: number }, req, reply) => {
-    if (error.statusCode === 413) return send(reply, core.errorResponse('PAYLOAD_TOO_LARGE', `The poll body is larger than ${core.options.maxBodyBytes} bytes`, req));
-    if (error.statusCode !== undefined && error.statusCode < 500) return send(reply, core.errorResponse('BAD_REQUEST', 'The poll body could not be read', req));
+    if (error.statusCode === 415) return send(reply, core.errorResponse('UNSUPPORTED_MEDIA_TYPE', 'Polls are JSON: send content-type: application/json', req));
+    if (error.statusCode !== undefined && error.statusCode < 500) return send(reply, core.errorResponse('BAD_REQUEST', 'The poll could not be read', req));
     return send(reply, core.errorResponse('INTERNAL_SERVER_ERROR', 'Internal server error', req));
   });
   // Before Fastify waits for in-flight requests, so held polls do not delay shutdown by a whole hold.
   fastify.addHook('preClose', async () => core.close());
 
   fastify.post('/', async (req, reply) => {
-    const answer = await core.handle({
-      body: req.body ?? '',
+    const payload = req.body as AsyncIterable<Uint8Array> | undefined;
+    const answer = await core.serve({
+      method: req.method,
+      url: req.url,
+      host: nodeHeader(req.raw, 'host'),
+      protocol: req.protocol,
+      header: (name) => nodeHeader(req.raw, name),
+      body: payload && Symbol.asyncIterator in Object(payload) ? { stream: payload } : { text: '' },
       signal: abortOnClose(reply.raw),
-      url: new URL(req.url, `${req.protocol}://${req.headers.host ?? 'localhost'}`),
       req,
       createContext: (info) => (createContext ? createContext({ req, res: reply, info }) : {}),
     });

@@ -1,9 +1,10 @@
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
-import { createLongPollCore, type CoreResponse } from '../core/core';
+import { createLongPollCore } from '../core/core';
+import { pathnameOf, type CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
-import { BodyTooLargeError, INTERNAL_ERROR, isPollPath, readLimited, reportBug } from './shared';
+import { isPollPath } from './shared';
 
 export type LongPollHandlerOptions<TRouter extends AnyTRPCRouter> = LongPollOptions<TRouter, Request> &
   CreateContextOption<TRouter, FetchCreateContextFnOptions> & {
@@ -12,7 +13,7 @@ export type LongPollHandlerOptions<TRouter extends AnyTRPCRouter> = LongPollOpti
   };
 
 export interface LongPollFetchHandler {
-  /** Answers a poll. */
+  /** Answers a poll; never rejects. */
   (req: Request): Promise<Response>;
   /** Whether `req` is a poll (a POST to the endpoint itself), so it can be routed here and the rest to tRPC. */
   matches(req: Request): boolean;
@@ -20,7 +21,7 @@ export interface LongPollFetchHandler {
   close(): Promise<void>;
 }
 
-function toResponse(res: CoreResponse, extra?: Headers): Response {
+function toResponse(res: CoreResponse, extra: Headers): Response {
   const headers = new Headers(extra);
   for (const [name, value] of Object.entries(res.headers)) headers.set(name, value);
   return new Response(res.body, { status: res.status, headers });
@@ -35,39 +36,22 @@ export function createLongPollHandler<TRouter extends AnyTRPCRouter>(opts: LongP
   const endpoint = opts.endpoint ?? '/';
   const createContext = (opts as { createContext?: (o: FetchCreateContextFnOptions) => unknown }).createContext;
 
-  const serve = async (req: Request): Promise<Response> => {
-    if (req.method !== 'POST') {
-      return toResponse(core.errorResponse('METHOD_NOT_SUPPORTED', 'Polls are POST requests', req, { allow: 'POST' }));
-    }
-    let body: string;
-    try {
-      const declared = Number(req.headers.get('content-length') ?? 0);
-      if (declared > core.options.maxBodyBytes) throw new BodyTooLargeError(core.options.maxBodyBytes);
-      body = req.body ? await readLimited(req.body as unknown as AsyncIterable<Uint8Array>, core.options.maxBodyBytes) : '';
-    } catch (cause) {
-      if (cause instanceof BodyTooLargeError) return toResponse(core.errorResponse('PAYLOAD_TOO_LARGE', cause.message, req));
-      return toResponse(core.errorResponse('BAD_REQUEST', 'The poll body could not be read', req));
-    }
+  const handler = async (req: Request): Promise<Response> => {
     const resHeaders = new Headers();
-    const res = await core.handle({
-      body,
+    const answer = await core.serve({
+      method: req.method,
+      url: req.url,
+      header: (name) => req.headers.get(name) ?? undefined,
+      body: req.body ? { stream: req.body as unknown as AsyncIterable<Uint8Array> } : { text: '' },
       signal: req.signal,
-      url: new URL(req.url),
       req,
       createContext: (info) => (createContext ? createContext({ req, resHeaders, info }) : {}),
     });
-    return toResponse(res, resHeaders);
+    return toResponse(answer, resHeaders);
   };
 
-  const handler = (req: Request): Promise<Response> =>
-    serve(req).catch((cause: unknown) => {
-      // Only a bug (or a throwing errorFormatter) gets here; answer without leaking it.
-      reportBug(opts.onError, cause, req);
-      return toResponse(INTERNAL_ERROR);
-    });
-
   return Object.assign(handler, {
-    matches: (req: Request) => req.method === 'POST' && isPollPath(new URL(req.url).pathname, endpoint),
+    matches: (req: Request) => req.method === 'POST' && isPollPath(pathnameOf(req.url), endpoint),
     close: core.close,
   });
 }

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-http';
-import { createLongPollCore, type CoreResponse } from '../core/core';
+import { createLongPollCore } from '../core/core';
+import { pathnameOf, type CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
-import { abortOnClose, BodyTooLargeError, INTERNAL_ERROR, isPollPath, readLimited, reportBug } from './shared';
+import { abortOnClose, isPollPath, nodeBody, nodeHeader } from './shared';
 
 type NodeRequest = IncomingMessage & { body?: unknown };
 
@@ -24,6 +25,7 @@ export interface LongPollNodeHandler<TRequest, TResponse> {
    * one). Fits `node:http`, tRPC's standalone `middleware` option and Connect-style stacks.
    */
   (req: TRequest, res: TResponse, next?: (err?: unknown) => void): void;
+  /** Whether `req` is a poll (a POST to the endpoint itself). Never throws, whatever the request line holds. */
   matches(req: TRequest): boolean;
   close(): Promise<void>;
 }
@@ -32,6 +34,8 @@ function write(res: ServerResponse, answer: CoreResponse): void {
   if (res.headersSent || res.destroyed) return;
   res.statusCode = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  // A body left unread (too large, too slow) is not drained: the connection goes with it.
+  if (answer.close) res.setHeader('connection', 'close');
   res.end(answer.body);
 }
 
@@ -46,36 +50,7 @@ export function createLongPollNodeHandler<
   const createContext = (opts as { createContext?: (o: NodeHTTPCreateContextFnOptions<TRequest, TResponse>) => unknown })
     .createContext;
 
-  const matches = (req: TRequest) => req.method === 'POST' && isPollPath(new URL(req.url ?? '/', 'http://x').pathname, endpoint);
-
-  async function serve(req: TRequest, res: TResponse): Promise<void> {
-    const signal = abortOnClose(res);
-    let body: unknown = req.body;
-    // A parser that skipped this request may still have set `req.body` (Express 4 sets `{}`); the stream tells.
-    if (body === undefined || !req.readableEnded) {
-      try {
-        const declared = Number(req.headers['content-length'] ?? 0);
-        if (declared > core.options.maxBodyBytes) throw new BodyTooLargeError(core.options.maxBodyBytes);
-        body = await readLimited(req, core.options.maxBodyBytes);
-      } catch (cause) {
-        const tooLarge = cause instanceof BodyTooLargeError;
-        write(res, core.errorResponse(tooLarge ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', tooLarge ? cause.message : 'The poll body could not be read', req));
-        // Stop reading an oversized upload; the answer is already out.
-        if (tooLarge) req.resume();
-        return;
-      }
-    }
-    const host = req.headers.host ?? 'localhost';
-    const url = new URL(req.url ?? '/', `http://${host}`);
-    const answer = await core.handle({
-      body,
-      signal,
-      url,
-      req,
-      createContext: (info) => (createContext ? createContext({ req, res, info }) : {}),
-    });
-    write(res, answer);
-  }
+  const matches = (req: TRequest) => req.method === 'POST' && isPollPath(pathnameOf(req.url ?? '/'), endpoint);
 
   const handler = (req: TRequest, res: TResponse, next?: (err?: unknown) => void): void => {
     if (!matches(req)) {
@@ -84,11 +59,21 @@ export function createLongPollNodeHandler<
       res.end();
       return;
     }
-    serve(req, res).catch((cause: unknown) => {
-      // Only a bug (or a throwing errorFormatter) gets here; answer without leaking it and keep serving.
-      write(res, INTERNAL_ERROR);
-      reportBug(opts.onError, cause, req);
-    });
+    void core
+      .serve({
+        method: req.method ?? 'POST',
+        url: req.url ?? '/',
+        host: nodeHeader(req, 'host'),
+        protocol: (req.socket as { encrypted?: boolean } | undefined)?.encrypted ? 'https' : 'http',
+        header: (name) => nodeHeader(req, name),
+        body: nodeBody(req),
+        signal: abortOnClose(res),
+        req,
+        createContext: (info) => (createContext ? createContext({ req, res, info }) : {}),
+      })
+      .then((answer) => write(res, answer))
+      // serve() never throws; a socket that fails under the write has nobody left to answer.
+      .catch(() => res.destroy());
   };
 
   return Object.assign(handler, { matches, close: core.close });

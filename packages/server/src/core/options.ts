@@ -24,16 +24,42 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
    * Default 2 × `maxBatchEvents` (2 000): the procedure keeps producing while a full batch is on its way.
    */
   maxBufferedEvents?: number;
+  /**
+   * Bytes of unacknowledged event JSON kept per subscription (each event counts its JSON plus
+   * 64 bytes of bookkeeping); at or beyond it the iterator is not pulled. Default 256 KiB.
+   */
+  maxBufferedBytes?: number;
   /** Events in one response at most. Default 1 000. */
   maxBatchEvents?: number;
-  /** Bytes of event data in one response at most (one event is always sent). Default 1 MiB. */
+  /** Bytes of event data in one response at most (one event always goes, however large). Default 1 MiB. */
   maxBatchBytes?: number;
-  /** Subscriptions one poll may carry. Default 500. */
+  /** Largest one event's JSON may be; a procedure that yields a larger one ends with `PAYLOAD_TOO_LARGE`. Default 1 MiB. */
+  maxEventBytes?: number;
+  /** Subscriptions one poll may carry. Default 100. */
   maxSubscriptionsPerPoll?: number;
-  /** Polls held at once by this handler; beyond it polls get 503 with Retry-After. Default 50 000. */
+  /**
+   * Polls in progress at once — held, or with their body still arriving — in this handler;
+   * beyond it polls get `503` with `Retry-After`. Default 10 000.
+   */
   maxHeldPolls?: number;
-  /** Largest poll body accepted, in bytes; larger ones get 413. Default 1 MiB. */
+  /** Largest poll body accepted, in bytes; larger ones get `413`. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** A poll body must have arrived this long after the request began, in ms, or it gets `408`. Default 10 000. */
+  bodyTimeoutMs?: number;
+  /** Clients (sessions) the process keeps state for; a new one beyond it gets `503` with `Retry-After`. Default 10 000. */
+  maxSessions?: number;
+  /** Procedures running at once in the process; a subscription beyond it is refused with `SERVICE_UNAVAILABLE` (retried). Default 10 000. */
+  maxRuns?: number;
+  /** Unacknowledged event bytes over all runs; at or beyond it no run pulls its iterator. Default 64 MiB. */
+  maxTotalBufferedBytes?: number;
+  /** Clients (sessions) one identity may have; a new one beyond it gets `429` with `Retry-After`. Default 32. */
+  maxSessionsPerIdentity?: number;
+  /** Procedures one identity may have running; a subscription beyond it is refused with `TOO_MANY_REQUESTS` (retried). Default 200. */
+  maxRunsPerIdentity?: number;
+  /** Deepest nesting of a subscription's serialized input; deeper ones are refused with `BAD_REQUEST`. Default 32. */
+  maxInputDepth?: number;
+  /** Largest serialized input of one subscription, in bytes of JSON; larger ones are refused with `PAYLOAD_TOO_LARGE`. Default 64 KiB. */
+  maxInputBytes?: number;
   /**
    * Who the poll comes from, derived from the context `createContext` made
    * for it (a user or session id). Server-side state is keyed by identity and
@@ -41,9 +67,16 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
    * Without it, state is keyed by the client id alone (128 random bits).
    */
   identify?: (opts: { ctx: import('@trpc/server').inferRouterContext<TRouter> }) => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * Who an anonymous poll (no `identify`, or `identify` returned nothing) counts against for the
+   * per-identity budgets, such as the client's address: `({ req }) => req.socket.remoteAddress`.
+   * Behind a proxy, use the address the proxy saw, not a header the client can write (see
+   * docs/deploying.md, "Client addresses"). Without it, an anonymous poll counts against its client id.
+   */
+  budgetKey?: (opts: { ctx: import('@trpc/server').inferRouterContext<TRouter>; req: TRequest }) => string | null | undefined;
 }
 
-export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify'>>;
+export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify' | 'budgetKey'>>;
 
 export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): ResolvedOptions {
   const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;
@@ -51,15 +84,26 @@ export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): Resol
     if (!(Number.isFinite(value) && value >= 0)) throw new TypeError(`trpc-longpoll: ${name} must be a non-negative number`);
     return value;
   };
+  const maxBatchEvents = opts.maxBatchEvents ?? 1_000;
   return {
     holdMs: positive('holdMs', holdMs),
     coalesceMs: positive('coalesceMs', opts.coalesceMs ?? 0),
     idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs ?? 2 * holdMs),
-    maxBufferedEvents: positive('maxBufferedEvents', opts.maxBufferedEvents ?? 2 * (opts.maxBatchEvents ?? 1_000)),
-    maxBatchEvents: positive('maxBatchEvents', opts.maxBatchEvents ?? 1_000),
+    maxBufferedEvents: positive('maxBufferedEvents', opts.maxBufferedEvents ?? 2 * maxBatchEvents),
+    maxBufferedBytes: positive('maxBufferedBytes', opts.maxBufferedBytes ?? 256 * 1024),
+    maxBatchEvents: positive('maxBatchEvents', maxBatchEvents),
     maxBatchBytes: positive('maxBatchBytes', opts.maxBatchBytes ?? 1024 * 1024),
-    maxSubscriptionsPerPoll: positive('maxSubscriptionsPerPoll', opts.maxSubscriptionsPerPoll ?? 500),
-    maxHeldPolls: positive('maxHeldPolls', opts.maxHeldPolls ?? 50_000),
+    maxEventBytes: positive('maxEventBytes', opts.maxEventBytes ?? 1024 * 1024),
+    maxSubscriptionsPerPoll: positive('maxSubscriptionsPerPoll', opts.maxSubscriptionsPerPoll ?? 100),
+    maxHeldPolls: positive('maxHeldPolls', opts.maxHeldPolls ?? 10_000),
     maxBodyBytes: positive('maxBodyBytes', opts.maxBodyBytes ?? 1024 * 1024),
+    bodyTimeoutMs: positive('bodyTimeoutMs', opts.bodyTimeoutMs ?? 10_000),
+    maxSessions: positive('maxSessions', opts.maxSessions ?? 10_000),
+    maxRuns: positive('maxRuns', opts.maxRuns ?? 10_000),
+    maxTotalBufferedBytes: positive('maxTotalBufferedBytes', opts.maxTotalBufferedBytes ?? 64 * 1024 * 1024),
+    maxSessionsPerIdentity: positive('maxSessionsPerIdentity', opts.maxSessionsPerIdentity ?? 32),
+    maxRunsPerIdentity: positive('maxRunsPerIdentity', opts.maxRunsPerIdentity ?? 200),
+    maxInputDepth: positive('maxInputDepth', opts.maxInputDepth ?? 32),
+    maxInputBytes: positive('maxInputBytes', opts.maxInputBytes ?? 64 * 1024),
   };
 }

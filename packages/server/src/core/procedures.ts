@@ -81,14 +81,18 @@ export async function startProcedure(opts: {
   ctx: unknown;
   signal: AbortSignal;
 }): Promise<AsyncIterator<unknown>> {
+  // Dropped once the procedure has validated it, so a long-running procedure does not pin the raw input.
+  let raw: { input: unknown } | null = { input: opts.input };
   const result: unknown = await callTRPCProcedure({
     router: opts.router,
     path: opts.path,
     type: 'subscription',
     ctx: opts.ctx,
-    getRawInput: async () => opts.input,
+    getRawInput: async () => raw?.input,
     signal: opts.signal,
     batchIndex: 0,
+  }).finally(() => {
+    raw = null;
   });
   if (isObservable(result)) {
     return observableToAsyncIterable(result, opts.signal)[Symbol.asyncIterator]();

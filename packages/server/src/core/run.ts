@@ -1,4 +1,4 @@
-import { isTrackedEnvelope } from '@trpc/server';
+import { TRPCError, isTrackedEnvelope } from '@trpc/server';
 import type { Cursor } from '@trpc-longpoll/protocol';
 import { errorEndJson, type ErrorShaper, type ErrorSite } from './procedures';
 import { randomId } from './ids';
@@ -11,14 +11,32 @@ export interface BufferedEvent {
   json: string;
 }
 
+/** The process-wide count of buffered bytes that every run adds to and takes from. */
+export interface ByteLedger {
+  readonly bytesAvailable: boolean;
+  addBytes(bytes: number): void;
+  releaseBytes(bytes: number): void;
+  waitForBytes(resume: () => void): () => void;
+}
+
 export interface RunDeps {
   serialize: (value: unknown) => unknown;
   shapeError: ErrorShaper;
   site: ErrorSite;
   /** Most events kept unacknowledged; beyond it the iterator is not pulled (backpressure). */
   maxBuffered: number;
+  /** Most bytes kept unacknowledged (`bytesOf` each event); at or beyond it the iterator is not pulled. */
+  maxBufferedBytes: number;
+  /** Largest one event's JSON may be; a larger one ends the run with `PAYLOAD_TOO_LARGE`. */
+  maxEventBytes: number;
+  ledger: ByteLedger;
   /** Something a poll could answer with has appeared. */
   onChange: () => void;
+}
+
+/** What an event is counted as: its JSON and the objects around it, so byte budgets track memory. */
+export function bytesOf(event: BufferedEvent): number {
+  return event.json.length + 64;
 }
 
 const noop = () => {};
@@ -33,6 +51,7 @@ export class Run {
   private iterator: AsyncIterator<unknown> | null = null;
   /** Unacknowledged events, oldest first. */
   private buffer: BufferedEvent[] = [];
+  private bufferedBytes = 0;
   private nextSeq = 1;
   private resumePump: (() => void) | null = null;
   /** Serialized `WireEnd`, once the procedure has ended. */
@@ -87,9 +106,12 @@ export class Run {
   private async pump(): Promise<void> {
     const iterator = this.iterator!;
     for (;;) {
-      if (this.buffer.length >= this.deps.maxBuffered) {
+      while (this.full || this.starved) {
+        // Woken by an acknowledgement (this run's budget) or by any run's (the process's).
+        const stopWaiting = this.full ? null : this.deps.ledger.waitForBytes(() => this.resumePump?.());
         await new Promise<void>((resolve) => (this.resumePump = resolve));
         this.resumePump = null;
+        stopWaiting?.();
         if (this.cancelled) return;
       }
       let step: IteratorResult<unknown>;
@@ -110,7 +132,13 @@ export class Run {
       try {
         const id = isTrackedEnvelope(step.value) ? step.value[0] : undefined;
         if (id === undefined) this.untracked = true;
-        this.buffer.push({ seq: this.nextSeq, id, json: this.encode(this.nextSeq, step.value) });
+        const event = { seq: this.nextSeq, id, json: this.encode(this.nextSeq, step.value) };
+        if (event.json.length > this.deps.maxEventBytes) {
+          throw new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: `An event is larger than ${this.deps.maxEventBytes} bytes` });
+        }
+        this.buffer.push(event);
+        this.bufferedBytes += bytesOf(event);
+        this.deps.ledger.addBytes(bytesOf(event));
       } catch (cause) {
         this.fail(cause);
         this.closeIterator();
@@ -160,9 +188,26 @@ export class Run {
     if (count > 0) {
       const last = this.buffer[count - 1]!;
       if (last.id !== undefined) this.position = last.id;
-      this.buffer.splice(0, count);
+      let bytes = 0;
+      for (const event of this.buffer.splice(0, count)) bytes += bytesOf(event);
+      this.bufferedBytes -= bytes;
+      this.deps.ledger.releaseBytes(bytes);
     }
-    if (this.resumePump && this.buffer.length < this.deps.maxBuffered) this.resumePump();
+    if (this.resumePump && !this.full) this.resumePump();
+  }
+
+  /**
+   * The process's buffer budget is used up and this run holds something already. A run
+   * whose client keeps up (its buffer empty) may always take one more event, so runs
+   * nobody reads cannot starve the clients that do.
+   */
+  private get starved(): boolean {
+    return this.buffer.length > 0 && !this.deps.ledger.bytesAvailable;
+  }
+
+  /** This run's own buffer budget is used up. */
+  private get full(): boolean {
+    return this.buffer.length >= this.deps.maxBuffered || this.bufferedBytes >= this.deps.maxBufferedBytes;
   }
 
   get pending(): readonly BufferedEvent[] {
@@ -184,6 +229,8 @@ export class Run {
     this.controller.abort();
     this.resumePump?.();
     this.closeIterator();
+    // Nothing can read the buffer any more.
+    this.drop(this.buffer.length);
   }
 
   private closeIterator(): void {
