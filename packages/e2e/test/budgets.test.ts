@@ -154,6 +154,17 @@ describe('budgets: no client takes more than its share', () => {
     await legit.check(after.published);
   });
 
+  it('with budgetKey set to the remote address, anonymous clients from one address share one budget (429)', async () => {
+    const target = await startTarget({ IDENTIFY: '0', BUDGET_KEY: 'address' });
+    const raw = rawPoller(fetch, target.url);
+    const answers = await flood(60, 8, () => raw.poll(randomClientId(), 1, subs('silent', 10)));
+    const counts = statusCounts(answers);
+    // maxSessionsPerIdentity is 32 and maxRunsPerIdentity 200: the address gets 20 clients' runs, then 429s.
+    expect(counts).toEqual({ 200: 32, 429: 28 });
+    expect(endCodes(answers).TOO_MANY_REQUESTS).toBe(32 * 10 - 200);
+    expect((await target.stats()).live.silent).toBe(200);
+  });
+
   it('runs nobody reads stop pulling at the process byte budget, and a client that reads is not starved', async () => {
     const target = await startTarget({ IDENTIFY: '0', LONGPOLL_OPTIONS: JSON.stringify({ maxTotalBufferedBytes: 4 * MiB }) });
     const legit = await legitimateClient(target.url);

@@ -4,7 +4,8 @@
  * with NODE_ENV=production, mounted as docs/adapters.md shows (node:http,
  * the long-poll handler in front of tRPC's standalone handler).
  *
- * Environment: IDENTIFY=1 (identify by the bearer token), LONGPOLL_OPTIONS
+ * Environment: IDENTIFY=1 (identify by the bearer token), BUDGET_KEY=address
+ * (anonymous polls count against the remote address), LONGPOLL_OPTIONS
  * (JSON, merged into the handler's options). Prints `{"listening": url}`.
  * `GET /__stats` answers memory after a full GC and the procedures alive;
  * `POST /__revoke?user=u` makes `createContext` refuse that user from then on.
@@ -88,6 +89,8 @@ const longPoll = createLongPollNodeHandler({
   router: attackRouter,
   createContext,
   ...(process.env.IDENTIFY === '1' ? { identify: ({ ctx }: { ctx: Context }) => ctx.user } : {}),
+  // As docs/deploying.md shows for a server that clients reach directly (no proxy in front).
+  ...(process.env.BUDGET_KEY === 'address' ? { budgetKey: ({ req }: { req: IncomingMessage }) => req.socket.remoteAddress } : {}),
   ...(JSON.parse(process.env.LONGPOLL_OPTIONS ?? '{}') as object),
 });
 const trpc = createHTTPHandler({ router: attackRouter, createContext });
