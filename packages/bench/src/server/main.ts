@@ -57,7 +57,9 @@ function counted(transport: Transport, handler: (req: IncomingMessage, res: Serv
 
 for (const transport of args.transports) {
   if (transport === 'longpoll') {
-    const handler = createLongPollNodeHandler({ ...args.longPoll, router, holdMs: args.holdMs });
+    // Budgets sized for the idle scenario's 10 000 held polls on top of everything else, as an operator of a big box would.
+    const budgets = { maxHeldPolls: 50_000, maxSessions: 50_000, maxRuns: 50_000 };
+    const handler = createLongPollNodeHandler({ ...budgets, ...args.longPoll, router, holdMs: args.holdMs });
     counted(transport, (req, res) => handler(req, res));
     closers.push(() => handler.close());
   } else if (transport === 'sse') {

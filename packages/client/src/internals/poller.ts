@@ -8,9 +8,10 @@ import {
   readPollError,
   type Cursor,
   type PollRequest,
+  type PollResponse,
   type SubscriptionResult,
 } from '@trpc-longpoll/protocol';
-import { backoffDelay, parseRetryAfter, type RetryOptions } from './backoff';
+import { backoffDelay, parseRetryAfter, staleStep, type RetryOptions } from './backoff';
 import { advanceCursor, restartCursor } from './cursor';
 import { deserializeShape, judgeEnd, pollError, type WireFailure } from './verdict';
 
@@ -51,12 +52,15 @@ export type PollOutcome =
 export interface PollLoopOptions extends PollerOptions {
   /** Hands an outcome to the owners of `entries`. */
   deliver: (outcome: PollOutcome, entries: PollEntry[]) => void;
-  /** The client id; random by default. Tabs that share a poll share it, so the server's session outlives a leader. */
+  /**
+   * The client id; random by default. Tabs that share a poll share it, so the server's session outlives a leader.
+   * Replaced by a fresh random one when the server keeps taking the polls for stale (see `staleStep`).
+   */
   client?: string;
   /** The next poll number after `last`; `last + 1` by default. */
   nextPoll?: (last: number) => number;
-  /** Told each poll number as it is used. */
-  onPoll?: (poll: number) => void;
+  /** Told each poll number as it is used, with the client id it goes out under. */
+  onPoll?: (poll: number, client: string) => void;
 }
 
 const REPOLL = Symbol('repoll');
@@ -85,10 +89,12 @@ export function randomClientId(): string {
  * entry's cursor makes the server resend what a lost response held.
  */
 export class Poller {
-  readonly client: string;
+  private clientId: string;
   private readonly entries = new Map<string, PollEntry>();
   private pollNumber: number;
   private inflight: AbortController | null = null;
+  /** The entries the poll in flight carries. */
+  private carrying: ReadonlySet<PollEntry> = new Set();
   private running = false;
   private stopped = false;
   private changeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -97,6 +103,8 @@ export class Poller {
   private inflightVersion = -1;
   private wake: (() => void) | null = null;
   private failures = 0;
+  /** Stale answers in a row; apart from `failures`, since a stale answer is neither a failure nor a good answer. */
+  private staleAnswers = 0;
   private backoffUntil = 0;
   /** A poll reached the server, which may hold state for this client. */
   private spoken = false;
@@ -105,8 +113,12 @@ export class Poller {
     private readonly opts: PollLoopOptions,
     lastPoll = 0,
   ) {
-    this.client = opts.client ?? randomClientId();
+    this.clientId = opts.client ?? randomClientId();
     this.pollNumber = lastPoll;
+  }
+
+  get client(): string {
+    return this.clientId;
   }
 
   add(entry: Pick<PollEntry, 'key' | 'path' | 'input' | 'cursor'> & { healthy?: boolean }): void {
@@ -214,10 +226,10 @@ export class Poller {
   private body(entries: PollEntry[], connectionParams: Record<string, string> | null | undefined): PollRequest {
     const poll = this.opts.nextPoll ? this.opts.nextPoll(this.pollNumber) : this.pollNumber + 1;
     this.pollNumber = poll;
-    this.opts.onPoll?.(poll);
+    this.opts.onPoll?.(poll, this.clientId);
     return {
       v: PROTOCOL_VERSION,
-      client: this.client,
+      client: this.clientId,
       poll,
       // After a failure, the first poll that gets through should say so at once (`started`), not after a full hold.
       hold: entries.some((entry) => !entry.healthy && entry.cursor) ? 0 : this.opts.holdMs,
@@ -250,6 +262,7 @@ export class Poller {
   private async poll(active: PollEntry[]): Promise<void> {
     const controller = new AbortController();
     this.inflight = controller;
+    this.carrying = new Set(active);
     // The server holds at most hold + hold/16; past that plus a margin the request is wedged.
     const watchdogMs = this.opts.holdMs + this.opts.holdMs / 16 + this.opts.watchdogMarginMs;
     const watchdog = setTimeout(() => controller.abort(WATCHDOG), watchdogMs);
@@ -270,7 +283,10 @@ export class Poller {
       return;
     } finally {
       clearTimeout(watchdog);
-      if (this.inflight === controller) this.inflight = null;
+      if (this.inflight === controller) {
+        this.inflight = null;
+        this.carrying = new Set();
+      }
     }
     if (this.stopped) return;
     this.handleResponse(active, response, text);
@@ -294,14 +310,20 @@ export class Poller {
       }
       return;
     }
-    let results: Record<string, SubscriptionResult>;
+    let answer: PollResponse;
     try {
-      results = parsePollResponse(json).results;
+      answer = parsePollResponse(json);
     } catch (cause) {
       this.transient(active, new TRPCClientError(`The poll answer is not a trpc-longpoll response: ${(cause as Error).message}`));
       return;
     }
+    if (answer.stale) {
+      this.stale(active);
+      return;
+    }
+    const { results } = answer;
     this.failures = 0;
+    this.staleAnswers = 0;
     // A draining server asks for a pause before the next poll; it is no failure, so nothing turns `connecting`.
     const pause = parseRetryAfter(response.headers.get('retry-after'));
     if (pause !== undefined) this.backoffUntil = Date.now() + pause;
@@ -329,24 +351,48 @@ export class Poller {
     entry.cursor = advanceCursor(entry.cursor, result);
     if (result.run !== undefined && !entry.healthy) this.recovered(entry);
     if (!result.end) return;
-    if (judgeEnd(this.opts.transformer, result.end).kind !== 'retry') {
+    const verdict = judgeEnd(this.opts.transformer, result.end);
+    if (verdict.kind !== 'retry') {
       this.remove(entry.key);
       return;
     }
     // The run is over; ask for a new one after a pause, keeping this one's position.
     entry.healthy = false;
     entry.cursor = restartCursor(entry.cursor);
-    entry.parkedUntil = Date.now() + backoffDelay(++entry.failures, this.opts.retry);
-    setTimeout(() => this.changed(), entry.parkedUntil - Date.now());
+    // A server short of capacity says how long to stay away; the backoff never undercuts it.
+    entry.parkedUntil = Date.now() + backoffDelay(++entry.failures, this.opts.retry, verdict.retryAfterMs);
+    setTimeout(() => {
+      // A poll held for the other entries must be replaced to carry it again; one that woke for it already carries it,
+      // and replacing that would send a server short of capacity a second request for nothing.
+      if (!this.carrying.has(entry)) this.changed();
+    }, entry.parkedUntil - Date.now());
   }
 
   /** A poll-wide failure that is worth retrying: every subscription shows `connecting`. */
   private transient(active: PollEntry[], error: TRPCClientError<any>, retryAfterMs?: number): void {
     this.failures++;
     this.backoffUntil = Date.now() + backoffDelay(this.failures, this.opts.retry, retryAfterMs);
+    this.connecting(active, error);
+  }
+
+  private connecting(active: PollEntry[], error: TRPCClientError<any>): void {
     const carried = this.current(active);
     for (const entry of carried) entry.healthy = false;
     this.opts.deliver({ kind: 'transient', error, wire: { kind: 'transient', message: error.message } }, carried);
+  }
+
+  /**
+   * The server has seen a poll of this client id with a number at least as high and ignored this one.
+   * The answer says nothing about the subscriptions, so none of them counts as answered.
+   */
+  private stale(active: PollEntry[]): void {
+    const step = staleStep(++this.staleAnswers, this.opts.retry);
+    this.backoffUntil = Date.now() + step.delayMs;
+    // The cursors stay: the server resumes every subscription from them in the new id's session.
+    if (step.newClient) this.clientId = randomClientId();
+    if (step.failing) {
+      this.connecting(active, new TRPCClientError(`The server took ${this.staleAnswers} polls in a row for stale ones`));
+    }
   }
 
   /** A poll-wide fatal error ends every subscription the poll carried. */

@@ -1,6 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
-import { isRetryableRpcCode, type CursorErrorReason, type WireEnd } from '@trpc-longpoll/protocol';
+import { isRetryableEnd, type CursorErrorReason, type WireEnd } from '@trpc-longpoll/protocol';
 
 export interface ErrorShape {
   message: string;
@@ -23,14 +23,16 @@ export function deserializeShape(transformer: TRPCCombinedDataTransformer, error
 export type EndVerdict =
   | { kind: 'stopped' }
   | { kind: 'cursor'; shape: ErrorShape; reason: CursorErrorReason }
-  | { kind: 'retry'; shape: ErrorShape }
+  /** `retryAfterMs`: the server refused the run for lack of capacity and asks for at least this pause. */
+  | { kind: 'retry'; shape: ErrorShape; retryAfterMs?: number }
   | { kind: 'fatal'; shape: ErrorShape };
 
 export function judgeEnd(transformer: TRPCCombinedDataTransformer, end: WireEnd): EndVerdict {
   if (end.type === 'stopped') return { kind: 'stopped' };
   const shape = deserializeShape(transformer, end.error) ?? { message: 'The subscription failed', code: -32603 };
   if (end.reason) return { kind: 'cursor', shape, reason: end.reason };
-  return isRetryableRpcCode(shape.code) ? { kind: 'retry', shape } : { kind: 'fatal', shape };
+  if (!isRetryableEnd(shape.code, end.retryAfterMs)) return { kind: 'fatal', shape };
+  return end.retryAfterMs === undefined ? { kind: 'retry', shape } : { kind: 'retry', shape, retryAfterMs: end.retryAfterMs };
 }
 
 /**

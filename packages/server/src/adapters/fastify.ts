@@ -39,10 +39,13 @@ export function fastifyLongPollPlugin<TRouter extends AnyTRPCRouter>(
   // deadline and content-type rule apply here as on every host, and the answers are the protocol's.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_req, payload, parsed) => parsed(null, payload));
+  // Fastify's own refusals (a content type it cannot parse, say) come before the body is read:
+  // like the core's, they close the connection rather than let Node drain what is still arriving.
+  const refuse = (reply: FastifyReply, answer: CoreResponse) => send(reply, { ...answer, close: true });
   fastify.setErrorHandler((error: { statusCode?: number }, req, reply) => {
-    if (error.statusCode === 415) return send(reply, core.errorResponse('UNSUPPORTED_MEDIA_TYPE', 'Polls are JSON: send content-type: application/json', req));
-    if (error.statusCode !== undefined && error.statusCode < 500) return send(reply, core.errorResponse('BAD_REQUEST', 'The poll could not be read', req));
-    return send(reply, core.errorResponse('INTERNAL_SERVER_ERROR', 'Internal server error', req));
+    if (error.statusCode === 415) return refuse(reply, core.errorResponse('UNSUPPORTED_MEDIA_TYPE', 'Polls are JSON: send content-type: application/json', req));
+    if (error.statusCode !== undefined && error.statusCode < 500) return refuse(reply, core.errorResponse('BAD_REQUEST', 'The poll could not be read', req));
+    return refuse(reply, core.errorResponse('INTERNAL_SERVER_ERROR', 'Internal server error', req));
   });
   // Before Fastify waits for in-flight requests, so held polls do not delay shutdown by a whole hold.
   fastify.addHook('preClose', async () => core.close());

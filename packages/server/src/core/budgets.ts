@@ -40,42 +40,38 @@ export class Ledger {
   }
 
   admitSession(identity: string): Refusal | null {
-    if (this.sessions >= this.options.maxSessions) return { scope: 'process', budget: 'sessions' };
-    const share = this.share(identity);
-    if (share.sessions >= this.options.maxSessionsPerIdentity) {
-      this.settle(identity, share);
-      return { scope: 'identity', budget: 'sessions' };
-    }
-    this.sessions++;
-    share.sessions++;
-    return null;
+    return this.admit('sessions', identity, this.options.maxSessions, this.options.maxSessionsPerIdentity);
   }
 
   releaseSession(identity: string): void {
-    const share = this.shares.get(identity);
-    if (!share) return;
-    this.sessions--;
-    share.sessions--;
-    this.settle(identity, share);
+    this.release('sessions', identity);
   }
 
   admitRun(identity: string): Refusal | null {
-    if (this.runs >= this.options.maxRuns) return { scope: 'process', budget: 'runs' };
-    const share = this.share(identity);
-    if (share.runs >= this.options.maxRunsPerIdentity) {
-      this.settle(identity, share);
-      return { scope: 'identity', budget: 'runs' };
-    }
-    this.runs++;
-    share.runs++;
-    return null;
+    return this.admit('runs', identity, this.options.maxRuns, this.options.maxRunsPerIdentity);
   }
 
   releaseRun(identity: string): void {
+    this.release('runs', identity);
+  }
+
+  private admit(budget: keyof Share, identity: string, processLimit: number, identityLimit: number): Refusal | null {
+    if (this[budget] >= processLimit) return { scope: 'process', budget };
+    const share = this.share(identity);
+    if (share[budget] >= identityLimit) {
+      this.settle(identity, share);
+      return { scope: 'identity', budget };
+    }
+    this[budget]++;
+    share[budget]++;
+    return null;
+  }
+
+  private release(budget: keyof Share, identity: string): void {
     const share = this.shares.get(identity);
     if (!share) return;
-    this.runs--;
-    share.runs--;
+    this[budget]--;
+    share[budget]--;
     this.settle(identity, share);
   }
 

@@ -197,21 +197,22 @@ export class SharedPoller implements SubscriptionHub {
     if (this.left) return;
 
     this.role = 'leader';
-    const client = this.client ?? randomClientId();
-    this.client = client;
     const poller = new Poller(
       {
         ...this.opts,
-        client,
+        client: this.client ?? randomClientId(),
         nextPoll: nextSharedPoll,
-        onPoll: (poll) => {
+        // The poller may replace a client id that someone else has taken over; the tabs learn the new one here.
+        onPoll: (poll, client) => {
           this.lastPoll = poll;
+          this.client = client;
           this.post({ type: 'poll', tab: this.tab, client, poll, roster: this.carriedTabs(poller) });
         },
         deliver: (outcome, entries) => this.deliver(outcome, entries),
       },
       this.lastPoll,
     );
+    this.client = poller.client;
     this.poller = poller;
     for (const sub of this.subs.values()) poller.add(entryOf(this.tab, describe(sub)));
     for (const [wire, sub] of this.pending) poller.add({ ...entryOf(this.tab, sub), key: wire });
