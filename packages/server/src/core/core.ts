@@ -229,6 +229,8 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
       refuseClient(poll.client);
       return caller;
     }
+    // A farewell from a client the server has no state for needs none made for it.
+    if (poll.subscriptions.length === 0 && !sessions.has(caller.sessionKey)) return respond(200, EMPTY);
     const session = sessionFor(caller);
     if (!(session instanceof Session)) return session;
     if (poll.poll <= session.lastPoll) return respond(200, STALE);

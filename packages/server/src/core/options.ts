@@ -26,7 +26,8 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
   maxBufferedEvents?: number;
   /**
    * Bytes of unacknowledged event JSON kept per subscription (each event counts its JSON plus
-   * 64 bytes of bookkeeping); at or beyond it the iterator is not pulled. Default 256 KiB.
+   * 64 bytes of bookkeeping); at or beyond it the iterator is not pulled. Default 1 MiB: room for
+   * 2 × `maxBatchEvents` events of a few hundred bytes, so a fast producer still fills whole batches.
    */
   maxBufferedBytes?: number;
   /** Events in one response at most. Default 1 000. */
@@ -90,7 +91,7 @@ export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): Resol
     coalesceMs: positive('coalesceMs', opts.coalesceMs ?? 0),
     idleTimeoutMs: positive('idleTimeoutMs', opts.idleTimeoutMs ?? 2 * holdMs),
     maxBufferedEvents: positive('maxBufferedEvents', opts.maxBufferedEvents ?? 2 * maxBatchEvents),
-    maxBufferedBytes: positive('maxBufferedBytes', opts.maxBufferedBytes ?? 256 * 1024),
+    maxBufferedBytes: positive('maxBufferedBytes', opts.maxBufferedBytes ?? 1024 * 1024),
     maxBatchEvents: positive('maxBatchEvents', maxBatchEvents),
     maxBatchBytes: positive('maxBatchBytes', opts.maxBatchBytes ?? 1024 * 1024),
     maxEventBytes: positive('maxEventBytes', opts.maxEventBytes ?? 1024 * 1024),

@@ -1,0 +1,60 @@
+/*
+ * Small runtime helpers both sides of the protocol share, with nothing
+ * host-specific in them: they run in Node, browsers, workers and React Native.
+ */
+
+/**
+ * `bytes` random bytes as base64url text: 16 bytes (128 bits) for client ids
+ * and run references, which must not be guessable. Uses Web Crypto where the
+ * host has it; where it does not (React Native without a polyfill), falls back
+ * to `Math.random`, which is fine for a client id (the server binds state to
+ * `identify`, not to the id's secrecy) but not for anything secret.
+ */
+export function randomId(bytes = 16): string {
+  const buffer = new Uint8Array(bytes);
+  const crypto = (globalThis as { crypto?: { getRandomValues?: (array: Uint8Array) => Uint8Array } }).crypto;
+  if (crypto?.getRandomValues) crypto.getRandomValues(buffer);
+  else for (let i = 0; i < bytes; i++) buffer[i] = Math.floor(Math.random() * 256);
+  let binary = '';
+  for (const byte of buffer) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export interface WaitOptions {
+  /** Ends the wait when it aborts (already aborted: the wait ends at once). */
+  signal?: AbortSignal | undefined;
+  /** Ends the wait after this many ms; none: no deadline. */
+  ms?: number | undefined;
+  /**
+   * Hands over the function that ends the wait, for whoever brings the news;
+   * returns the function that takes it back. Called once, before anything else.
+   */
+  register?: (wake: () => void) => () => void;
+}
+
+/**
+ * Resolves when the wait is woken, its signal aborts or its time is up,
+ * whichever comes first — and always takes back the timer, the listener and
+ * the registration, so a long-lived waiter piles nothing up.
+ */
+export function waitUntil(opts: WaitOptions): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const { signal, ms, register } = opts;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let unregister: (() => void) | undefined;
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      unregister?.();
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    unregister = register?.(done);
+    if (settled) return unregister?.();
+    if (signal?.aborted) return done();
+    signal?.addEventListener('abort', done, { once: true });
+    if (ms !== undefined) timer = setTimeout(done, Math.max(0, ms));
+  });
+}
