@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { REDIS_URL, redisAvailable } from '../../../packages/redis/test/redisEnv';
+import { REDIS_URL, redisAvailable } from '@trpc-longpoll/e2e';
 
 const available = await redisAvailable('examples/multi-instance test');
 const exampleDir = fileURLToPath(new URL('..', import.meta.url));

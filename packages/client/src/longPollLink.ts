@@ -1,16 +1,12 @@
 import type { TRPCLink } from '@trpc/client';
 import type { AnyTRPCRouter, inferTRPCClientTypes } from '@trpc/server';
 import { observable } from '@trpc/server/observable';
-import { DEFAULT_HOLD_MS } from '@trpc-longpoll/protocol';
-import type { RetryOptions } from './internals/backoff';
 import type { LockManagerLike } from './internals/crossTab/messages';
-import { SharedPoller } from './internals/crossTab/sharedPoller';
+import { SharedHub } from './internals/crossTab/sharedHub';
 import type { SubscriptionHub } from './internals/hub';
-import { LocalPoller } from './internals/localPoller';
-import type { PollerOptions } from './internals/poller';
+import { LocalHub } from './internals/localHub';
+import { pollerOptions, type PollOptions, type PollerOptions } from './internals/options';
 import { getTransformer, type DataTransformerOptions, type TransformerOptions } from './internals/transformer';
-
-type MaybeLazy<T> = T | (() => T | Promise<T>);
 
 export interface ShareAcrossTabsOptions {
   /**
@@ -27,23 +23,7 @@ interface InternalShareOptions extends ShareAcrossTabsOptions {
   handoverMs?: number;
 }
 
-export type LongPollLinkOptions<TRouter extends AnyTRPCRouter> = {
-  /** The tRPC endpoint, such as `/api/trpc` (the same URL `httpBatchLink` uses). Polls are POSTed to it. */
-  url: MaybeLazy<string>;
-  /** Headers for every poll; a function is called before each one, so a rotating token stays fresh. */
-  headers?: MaybeLazy<Record<string, string>>;
-  /** Sent with every poll and given to `createContext` as `info.connectionParams`. */
-  connectionParams?: MaybeLazy<Record<string, string> | null | undefined>;
-  /** A `fetch` to use instead of the global one. */
-  fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  /** Longest hold to ask the server for, in ms. Default 20 000; the server may cap it. */
-  holdMs?: number;
-  /** A poll with no answer after hold + hold/16 + this margin is aborted and retried. Default 10 000. */
-  watchdogMarginMs?: number;
-  /** Subscription changes within this window share one re-poll. Default 2. */
-  changeDelayMs?: number;
-  /** Backoff after transient failures (full jitter; `Retry-After` is honoured). */
-  retry?: RetryOptions;
+export type LongPollLinkOptions<TRouter extends AnyTRPCRouter> = PollOptions & {
   /**
    * Let all tabs of this origin share ONE held poll (default `false`). Over
    * HTTP/1.1 a browser opens at most 6 connections per host, and every tab's
@@ -70,17 +50,7 @@ export function longPollLink<TRouter extends AnyTRPCRouter>(opts: LongPollLinkOp
   const transformer = getTransformer(opts.transformer as DataTransformerOptions | undefined);
   return () => {
     // One hub per tRPC client: its subscriptions share a poll (its own, or with shareAcrossTabs the browser's).
-    const hub = createHub(opts, {
-      url: opts.url,
-      headers: opts.headers,
-      connectionParams: opts.connectionParams,
-      fetch: opts.fetch,
-      transformer,
-      holdMs: opts.holdMs ?? DEFAULT_HOLD_MS,
-      watchdogMarginMs: opts.watchdogMarginMs ?? 10_000,
-      changeDelayMs: opts.changeDelayMs ?? 2,
-      retry: opts.retry ?? {},
-    });
+    const hub = createHub(opts, pollerOptions(opts, transformer));
     return ({ op }) =>
       observable((observer) => {
         if (op.type !== 'subscription') {
@@ -107,14 +77,14 @@ export function longPollLink<TRouter extends AnyTRPCRouter>(opts: LongPollLinkOp
   };
 }
 
-function createHub(opts: { url: MaybeLazy<string>; shareAcrossTabs?: boolean | ShareAcrossTabsOptions }, pollerOpts: PollerOptions): SubscriptionHub {
+function createHub(opts: Pick<PollOptions, 'url'> & { shareAcrossTabs?: boolean | ShareAcrossTabsOptions }, pollerOpts: PollerOptions): SubscriptionHub {
   const share = opts.shareAcrossTabs;
   if (share) {
     const internal: InternalShareOptions = share === true ? {} : share;
     const locks = internal.locks ?? (typeof navigator === 'undefined' ? undefined : (navigator.locks as LockManagerLike | undefined));
     const name = internal.name ?? (typeof opts.url === 'string' ? opts.url : 'default');
     if (locks && typeof BroadcastChannel === 'function') {
-      return new SharedPoller({
+      return new SharedHub({
         ...pollerOpts,
         name: `trpc-longpoll:${name}`,
         locks,
@@ -123,5 +93,5 @@ function createHub(opts: { url: MaybeLazy<string>; shareAcrossTabs?: boolean | S
       });
     }
   }
-  return new LocalPoller(pollerOpts);
+  return new LocalHub(pollerOpts);
 }

@@ -6,7 +6,7 @@ import { judgeEnd } from '../src/internals/verdict';
 
 /**
  * The pure rules behind recovering from pressure and from a lost client id:
- * the poll loop and every tab's subscription judge ends with `judgeEnd`, and
+ * the poll loop and every tab's subscription judge ends with `judgeEnd` (through `judgeResult`), and
  * the poll loop paces stale answers with `staleStep`.
  */
 const plain = getTransformer(undefined);

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { PROTOCOL_VERSION, type PollRequest, type PollSubscription } from '@trpc-longpoll/protocol';
+import { PROTOCOL_VERSION, randomId, type PollRequest, type PollSubscription } from '@trpc-longpoll/protocol';
 
 /** A poll answer as a test reads it. */
 export interface RawAnswer {
@@ -13,8 +12,9 @@ export interface RawAnswer {
 /** Anything that answers a Fetch request: `fetch` itself, or a `createLongPollHandler` handler. */
 export type FetchLike = (req: Request) => Promise<Response>;
 
+/** A fresh client id, made as the link makes its own. */
 export function randomClientId(): string {
-  return randomBytes(16).toString('hex');
+  return randomId();
 }
 
 /**

@@ -8,6 +8,12 @@ export interface TestContext {
   user: string | null;
 }
 
+/** What `post.onAdd` delivers: a post with its event id. */
+export interface TestPost {
+  id: string;
+  data: { text: string; at: Date };
+}
+
 /** Everything a test can observe about the server side of the router. */
 export function createTestRouter() {
   const t = initTRPC.context<TestContext>().create({

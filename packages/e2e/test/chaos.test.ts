@@ -1,9 +1,6 @@
 import { createLongPollHandler } from '@trpc-longpoll/server';
 import { describe, expect, it } from 'vitest';
-import { REDIS_URL, redisAvailable } from '../../redis/test/redisEnv';
-import { createTestRouter } from '../src';
-import { formatReport, runSoak } from '../src/chaos/soak';
-import { rawPoller } from '../src/raw';
+import { createTestRouter, formatReport, rawPoller, REDIS_URL, redisAvailable, runSoak } from '../src';
 
 const available = await redisAvailable('the chaos soak');
 

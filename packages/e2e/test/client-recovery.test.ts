@@ -4,8 +4,18 @@ import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type PollRequest, type PollResponse } from '@trpc-longpoll/protocol';
 import { createLongPollNodeHandler } from '@trpc-longpoll/server';
-import { createLongPollClient, createTestRouter, listen, recorder, waitFor, type Recorded, type TestRouter } from '../src';
-import { useCleanup, useUnhandledRejections } from '../src/cleanup';
+import {
+  createLongPollClient,
+  createTestRouter,
+  listen,
+  recorder,
+  useCleanup,
+  useUnhandledRejections,
+  waitFor,
+  type Recorder,
+  type TestPost,
+  type TestRouter,
+} from '../src';
 
 /**
  * The link recovering from a server under pressure and from a client id that
@@ -92,7 +102,7 @@ function refusal(key: string, code: Pressure, retryAfterMs?: number): PollRespon
 
 /** Records like `recorder`, and keeps the errors of `connecting` states. */
 function watched() {
-  const rec = recorder();
+  const rec = recorder<{ id: string }>();
   const connectingErrors: TRPCClientError<TestRouter>[] = [];
   const callbacks = {
     ...rec.callbacks,
@@ -104,8 +114,7 @@ function watched() {
   return { rec, callbacks, connectingErrors };
 }
 
-const story = (log: Recorded[]) => log.map((e) => (e.kind === 'state' ? e.state : e.kind));
-const ids = (rec: ReturnType<typeof recorder>) => rec.data().map((d) => (d as { id: string }).id);
+const ids = (rec: Recorder<{ id: string }>) => rec.data().map((d) => d.id);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
 const carrying = (path: string) => (seen: Seen) => seen.body.subscriptions.find((sub) => sub.path === path);
 
@@ -126,8 +135,8 @@ describe('pressure: a subscription refused for lack of capacity is retried', () 
       const sub = client.post.onAdd.subscribe(undefined, callbacks);
       cleanup(() => sub.unsubscribe());
 
-      await rec.until((log) => log.some((e) => e.kind === 'started'), 5_000);
-      expect(story(rec.log)).toEqual(['connecting', 'connecting', 'connecting', 'started', 'pending']);
+      await rec.untilStarted({ ms: 5_000 });
+      expect(rec.story()).toEqual(['connecting', 'connecting', 'connecting', 'started', 'pending']);
       expect(connectingErrors).toHaveLength(2);
       for (const error of connectingErrors) {
         expect(error.message).toBe('No capacity for this subscription now');
@@ -142,9 +151,9 @@ describe('pressure: a subscription refused for lack of capacity is retried', () 
       }
 
       for (let i = 1; i <= 5; i++) fixture.feed.publish({ text: `m${i}`, at: new Date(i) });
-      await rec.until(() => rec.data().length >= 5);
+      await rec.untilData(5);
       expect(ids(rec)).toEqual(range(1, 5));
-      expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+      expect(rec.errors()).toEqual([]);
       expect(unhandled).toEqual([]);
     },
   );
@@ -162,14 +171,14 @@ describe('pressure: a subscription refused for lack of capacity is retried', () 
     cleanup(() => sub.unsubscribe());
 
     // Run 1 yields '1' and fails (retryable); its restart is refused once; run 2 yields '2'.
-    await rec.until(() => rec.data().length >= 2, 5_000);
+    await rec.untilData(2, { ms: 5_000 });
     expect(ids(rec)).toEqual(['1', '2']);
     const restarts = polls.filter((seen) => carrying('flaky')(seen)?.cursor?.restart);
     expect(restarts).toHaveLength(2);
     expect(carrying('flaky')(restarts[1]!)?.cursor).toMatchObject({ lastEventId: '1', restart: true });
     expect(restarts[1]!.at - restarts[0]!.at).toBeGreaterThanOrEqual(295);
-    expect(story(rec.log)).toEqual(['connecting', 'started', 'pending', 'data', 'connecting', 'connecting', 'started', 'pending', 'data']);
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    expect(rec.story()).toEqual(['connecting', 'started', 'pending', 'data', 'connecting', 'connecting', 'started', 'pending', 'data']);
+    expect(rec.errors()).toEqual([]);
   });
 
   it('TOO_MANY_REQUESTS without retryAfterMs is still fatal', async () => {
@@ -182,10 +191,9 @@ describe('pressure: a subscription refused for lack of capacity is retried', () 
     const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
 
-    await rec.until((log) => log.some((e) => e.kind === 'error'));
-    const error = rec.log.find((e) => e.kind === 'error') as { error: TRPCClientError<TestRouter> };
-    expect(error.error.data?.code).toBe('TOO_MANY_REQUESTS');
-    expect(story(rec.log)).toEqual(['connecting', 'error']);
+    const error = await rec.firstError();
+    expect(error.data?.code).toBe('TOO_MANY_REQUESTS');
+    expect(rec.story()).toEqual(['connecting', 'error']);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(polls.filter(carrying('post.onAdd'))).toHaveLength(1);
   });
@@ -207,9 +215,9 @@ describe('stale-poll lockout: a client id taken over by someone else', () => {
     const { rec, callbacks, connectingErrors } = watched();
     const sub = client.post.onAdd.subscribe(undefined, callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     for (let i = 1; i <= 5; i++) fixture.feed.publish({ text: `m${i}`, at: new Date(i) });
-    await rec.until(() => rec.data().length >= 5);
+    await rec.untilData(5);
 
     const victim = polls.at(-1)!.body.client;
     const attackedAt = Date.now();
@@ -219,7 +227,7 @@ describe('stale-poll lockout: a client id taken over by someone else', () => {
     await waitFor(() => polls.slice(lockedFrom).some((seen) => seen.body.client !== victim), 5_000, 'a poll under a new client id');
     const switchedAt = polls.find((seen, i) => i >= lockedFrom && seen.body.client !== victim)!.at;
     for (let i = 11; i <= 15; i++) fixture.feed.publish({ text: `m${i}`, at: new Date(i) });
-    await rec.until(() => rec.data().length >= 15, 5_000);
+    await rec.untilData(15, { ms: 5_000 });
     await new Promise((resolve) => setTimeout(resolve, 100));
 
     expect(switchedAt - attackedAt).toBeLessThan(5_000);
@@ -237,13 +245,13 @@ describe('stale-poll lockout: a client id taken over by someone else', () => {
     expect(connectingErrors.length).toBeGreaterThanOrEqual(1);
     expect(connectingErrors[0]!.message).toMatch(/stale/);
     // The first stale answer is taken for a race and shows nothing; later ones show `connecting`, the new id `started`.
-    const told = story(rec.log);
+    const told = rec.story();
     const fifth = told.findIndex((_, i) => told.slice(0, i + 1).filter((s) => s === 'data').length === 5);
     const recovery = told.slice(fifth + 1, told.indexOf('data', fifth + 1));
     expect(recovery.slice(-2)).toEqual(['started', 'pending']);
     expect(recovery.slice(0, -2).length).toBeGreaterThanOrEqual(1);
     expect(recovery.slice(0, -2).every((s) => s === 'connecting')).toBe(true);
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    expect(rec.errors()).toEqual([]);
     expect(unhandled).toEqual([]);
   });
 });
@@ -296,18 +304,18 @@ describe('stale-poll lockout with shareAcrossTabs', () => {
           return fetch(target, init);
         },
       });
-      const rec = recorder();
+      const rec = recorder<TestPost>();
       const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
       cleanup(() => sub.unsubscribe());
       return { rec, close: () => closing.abort() };
     };
     const tabs = [openTab(0), openTab(1)];
-    for (const { rec } of tabs) await rec.until((log) => log.some((e) => e.kind === 'started'));
+    for (const { rec } of tabs) await rec.untilStarted();
     await waitFor(() => sent.at(-1)?.body.subscriptions.length === 2, 5_000, 'a poll carrying both tabs');
     const leader = sent.at(-1)!.tab;
     const follower = 1 - leader;
     fixture.feed.publish({ text: 'm1', at: new Date(1) });
-    for (const { rec } of tabs) await rec.until(() => rec.data().length >= 1);
+    for (const { rec } of tabs) await rec.untilData(1);
 
     const victim = polls.at(-1)!.body.client;
     await hijack(url, victim);
@@ -315,12 +323,12 @@ describe('stale-poll lockout with shareAcrossTabs', () => {
     fixture.feed.publish({ text: 'm2', at: new Date(2) });
     await waitFor(() => polls.slice(lockedFrom).some((seen) => seen.body.client !== victim), 5_000, 'a poll under a new client id');
     const fresh = polls.slice(lockedFrom).find((seen) => seen.body.client !== victim)!.body.client;
-    for (const { rec } of tabs) await rec.until(() => rec.data().length >= 2);
+    for (const { rec } of tabs) await rec.untilData(2);
 
     const handoverFrom = sent.length;
     tabs[leader]!.close();
     fixture.feed.publish({ text: 'm3', at: new Date(3) });
-    await tabs[follower]!.rec.until(() => tabs[follower]!.rec.data().length >= 3);
+    await tabs[follower]!.rec.untilData(3);
 
     const next = sent.slice(handoverFrom).filter((p) => p.tab === follower);
     expect(next.length).toBeGreaterThan(0);
@@ -328,7 +336,7 @@ describe('stale-poll lockout with shareAcrossTabs', () => {
     expect(new Set(next.map((p) => p.body.client))).toEqual(new Set([fresh]));
     expect(ids(tabs[follower]!.rec)).toEqual(['1', '2', '3']);
     expect(ids(tabs[leader]!.rec)).toEqual(['1', '2']);
-    for (const { rec } of tabs) expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    for (const { rec } of tabs) expect(rec.errors()).toEqual([]);
     expect(unhandled).toEqual([]);
   });
 });

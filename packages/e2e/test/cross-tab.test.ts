@@ -1,8 +1,19 @@
 import { TRPCError } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
 import type { PollRequest } from '@trpc-longpoll/protocol';
-import { createLongPollClient, createTestRouter, recorder, startServer, waitFor, type Recorded, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import {
+  comparable,
+  createLongPollClient,
+  createTestRouter,
+  recorder,
+  startServer,
+  useCleanup,
+  waitFor,
+  type Recorded,
+  type Recorder,
+  type TestPost,
+  type TestRouter,
+} from '../src';
 
 /**
  * `shareAcrossTabs` in one Node process: Node has the browser's
@@ -110,7 +121,7 @@ type Tab = ReturnType<Awaited<ReturnType<typeof setUp>>['openTab']>;
 
 function follow(tab: Tab, room: string) {
   const ticks = recorder();
-  const posts = recorder();
+  const posts = recorder<TestPost>();
   const a = tab.client.ticks.subscribe({ room }, ticks.callbacks);
   const b = tab.client.post.onAdd.subscribe({}, posts.callbacks);
   cleanup(() => {
@@ -120,9 +131,7 @@ function follow(tab: Tab, room: string) {
   return { ticks, posts };
 }
 
-const isStarted = (log: ReturnType<typeof recorder>['log']) => log.some((e) => e.kind === 'started');
-const ids = (rec: ReturnType<typeof recorder>) => rec.data().map((d) => (d as { id: string }).id);
-const noErrors = (rec: ReturnType<typeof recorder>) => rec.log.filter((e) => e.kind === 'error' || (e.kind === 'state' && e.error));
+const ids = (rec: Recorder<TestPost>) => rec.data().map((d) => d.id);
 
 describe('shareAcrossTabs: one poll for all tabs', () => {
   it('three tabs share one held poll and each gets every event once', async () => {
@@ -130,8 +139,8 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
     const tabs = [0, 1, 2].map(openTab);
     const recs = tabs.map((tab) => follow(tab, 'lobby'));
     for (const { ticks, posts } of recs) {
-      await ticks.until(isStarted);
-      await posts.until(isStarted);
+      await ticks.untilStarted();
+      await posts.untilStarted();
     }
     // One tab polls for all: one client id, every tab's two subscriptions in its polls.
     const leaders = new Set(polls.map((p) => p.tab));
@@ -148,8 +157,8 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     for (const { ticks, posts } of recs) {
-      await ticks.until(() => ticks.data().length >= 5);
-      await posts.until(() => posts.data().length >= 5);
+      await ticks.untilData(5);
+      await posts.untilData(5);
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
     clearInterval(sampler);
@@ -158,8 +167,8 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
       expect(ticks.data()).toEqual([1, 2, 3, 4, 5]);
       expect(ids(posts)).toEqual(['1', '2', '3', '4', '5']);
       // Superjson's Date survived the trip through the leader tab: each tab decodes its own results.
-      expect((posts.data()[0] as { data: { at: unknown } }).data.at).toBeInstanceOf(Date);
-      expect(noErrors(ticks)).toEqual([]);
+      expect(posts.data()[0]!.data.at).toBeInstanceOf(Date);
+      expect(ticks.failures()).toEqual([]);
     }
   });
 
@@ -168,15 +177,15 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
     const tabs = [0, 1, 2].map(openTab);
     const recs = tabs.map((tab) => follow(tab, 'lobby'));
     for (const { ticks, posts } of recs) {
-      await ticks.until(isStarted);
-      await posts.until(isStarted);
+      await ticks.untilStarted();
+      await posts.untilStarted();
     }
     await waitFor(() => polls.at(-1)!.body.subscriptions.length === 6, 5_000, 'a poll carrying all six subscriptions');
     fixture.ticker.emit('lobby', 1);
     fixture.feed.publish({ text: 'm1', at: new Date() });
     for (const { ticks, posts } of recs) {
-      await ticks.until(() => ticks.data().length === 1);
-      await posts.until(() => posts.data().length === 1);
+      await ticks.untilData(1);
+      await posts.untilData(1);
     }
 
     const first = polls.at(-1)!;
@@ -190,8 +199,8 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
     }
     const rest = recs.filter((_, i) => i !== first.tab);
     for (const { ticks, posts } of rest) {
-      await ticks.until(() => ticks.data().length >= 4);
-      await posts.until(() => posts.data().length >= 4);
+      await ticks.untilData(4);
+      await posts.untilData(4);
     }
     const after = polls.slice(before).filter((p) => p.tab !== first.tab);
     expect(after.length).toBeGreaterThan(0);
@@ -206,16 +215,16 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
     fixture.ticker.emit('lobby', 5);
     fixture.feed.publish({ text: 'm5', at: new Date() });
     for (const { ticks, posts } of rest) {
-      await ticks.until(() => ticks.data().length >= 5);
-      await posts.until(() => posts.data().length >= 5);
+      await ticks.untilData(5);
+      await posts.untilData(5);
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const { ticks, posts } of rest) {
       expect(ticks.data()).toEqual([1, 2, 3, 4, 5]);
       expect(ids(posts)).toEqual(['1', '2', '3', '4', '5']);
       // No restart was needed: the untracked run went on (a restart would have been `resume-lost`).
-      expect(noErrors(ticks)).toEqual([]);
-      expect(noErrors(posts)).toEqual([]);
+      expect(ticks.failures()).toEqual([]);
+      expect(posts.failures()).toEqual([]);
     }
     expect(fixture.started.filter((s) => s === 'ticks:lobby')).toHaveLength(3);
     await waitFor(() => fixture.finallies.filter((s) => s === 'ticks:lobby').length === 1, 5_000, 'the closed tab’s run to be cancelled');
@@ -231,7 +240,7 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
       cleanup(() => sub.unsubscribe());
       return { r, sub };
     });
-    for (const { r } of rec) await r.until(isStarted);
+    for (const { r } of rec) await r.untilStarted();
     const leader = polls.at(-1)!.tab;
     const followers = [0, 1, 2].filter((t) => t !== leader);
     rec[followers[0]!]!.sub.unsubscribe();
@@ -240,18 +249,9 @@ describe('shareAcrossTabs: one poll for all tabs', () => {
     await waitFor(() => fixture.finallies.includes(`ticks:room${followers[1]}`), 5_000, 'the closed tab’s run to end');
     expect(polls.at(-1)!.body.subscriptions.map((s) => s.path)).toEqual(['ticks']);
     fixture.ticker.emit(`room${leader}`, 7);
-    await rec[leader]!.r.until(() => rec[leader]!.r.data().length === 1);
+    await rec[leader]!.r.untilData(1);
   });
 });
-
-/** A log as the application sees it, with errors reduced to what a test can compare. */
-function story(log: Recorded[]): unknown[] {
-  return log.map((entry) =>
-    entry.kind === 'error'
-      ? { kind: 'error', message: entry.error.message, code: (entry.error.data as { code?: string } | undefined)?.code, name: entry.error.name }
-      : entry,
-  );
-}
 
 describe('shareAcrossTabs: a follower tab sees what a client of its own would', () => {
   type Client = ReturnType<typeof createLongPollClient<TestRouter>>;
@@ -266,13 +266,14 @@ describe('shareAcrossTabs: a follower tab sees what a client of its own would', 
     const lead = recorder();
     const sub = leader!.client.ticks.subscribe({ room: 'leader' }, lead.callbacks);
     cleanup(() => sub.unsubscribe());
-    await lead.until(isStarted);
+    await lead.untilStarted();
     const followed = await scenario(follower!.client, shared);
     expect(new Set(shared.polls.map((p) => p.tab))).toEqual(new Set([0]));
-    return { alone: story(alone), followed: story(followed) };
+    // Logs as the application sees them, with errors reduced to what a test can compare.
+    return { alone: comparable(alone), followed: comparable(followed) };
   }
 
-  function record(subscribe: (callbacks: ReturnType<typeof recorder>['callbacks']) => { unsubscribe(): void }) {
+  function record(subscribe: (callbacks: Recorder['callbacks']) => { unsubscribe(): void }) {
     const rec = recorder();
     const sub = subscribe(rec.callbacks);
     cleanup(() => sub.unsubscribe());
@@ -282,29 +283,30 @@ describe('shareAcrossTabs: a follower tab sees what a client of its own would', 
   it('a procedure that returns: data, stopped, idle, complete', async () => {
     const { alone, followed } = await both(async (client) => {
       const rec = record((cb) => client.countdown.subscribe({ from: 3 }, cb));
-      await rec.until((log) => log.some((e) => e.kind === 'complete'));
+      await rec.untilComplete();
       return rec.log;
     });
     expect(followed).toEqual(alone);
-    expect(alone.map((e) => (e as Recorded).kind)).toEqual(['state', 'started', 'state', 'data', 'data', 'data', 'stopped', 'state', 'complete']);
+    expect(alone.map((e) => e.kind)).toEqual(['state', 'started', 'state', 'data', 'data', 'data', 'stopped', 'state', 'complete']);
   });
 
   it('superjson data, decoded by the follower itself', async () => {
     const { alone, followed } = await both(async (client) => {
       const rec = record((cb) => client.rich.subscribe(undefined, cb));
-      await rec.until((log) => log.some((e) => e.kind === 'complete'));
+      await rec.untilComplete();
       return rec.log;
     });
     expect(followed).toEqual(alone);
-    expect((followed.find((e) => (e as Recorded).kind === 'data') as { data: { map: unknown } }).data.map).toBeInstanceOf(Map);
+    const first = followed.find((e) => e.kind === 'data');
+    expect((first?.data as { map: unknown } | undefined)?.map).toBeInstanceOf(Map);
   });
 
   it('a fatal subscription error, and a retryable one that restarts the run', async () => {
     const { alone, followed } = await both(async (client) => {
       const forbidden = record((cb) => client.forbidden.subscribe(undefined, cb));
-      await forbidden.until((log) => log.some((e) => e.kind === 'error'));
+      await forbidden.firstError();
       const flaky = record((cb) => client.flaky.subscribe(undefined, cb));
-      await flaky.until(() => flaky.data().length === 2);
+      await flaky.untilData(2);
       return [...forbidden.log, ...flaky.log];
     });
     expect(followed).toEqual(alone);
@@ -315,26 +317,26 @@ describe('shareAcrossTabs: a follower tab sees what a client of its own would', 
   it('a poll-wide network failure: connecting with the error, then started again, nothing lost', async () => {
     const { alone, followed } = await both(async (client, env) => {
       const rec = record((cb) => client.post.onAdd.subscribe({}, cb));
-      await rec.until(isStarted);
+      await rec.untilStarted();
       await waitFor(() => env.server.inFlight() === 1, 5_000, 'a held poll');
       env.cut();
-      await rec.until((log) => log.filter((e) => e.kind === 'started').length === 2);
+      await rec.untilStarted({ times: 2 });
       env.fixture.feed.publish({ text: 'after', at: new Date() });
-      await rec.until(() => rec.data().length === 1);
+      await rec.untilData(1);
       return rec.log;
     });
-    expect(followed.map((e) => ({ ...(e as object), data: undefined }))).toEqual(alone.map((e) => ({ ...(e as object), data: undefined })));
+    expect(followed.map((e) => ({ ...e, data: undefined }))).toEqual(alone.map((e) => ({ ...e, data: undefined })));
     expect(followed).toContainEqual({ kind: 'state', state: 'connecting', error: 'The network is down' });
   });
 
   it('a poll-wide fatal error (createContext refusing) ends the follower’s subscriptions with the server’s shape', async () => {
     const { alone, followed } = await both(async (client, env) => {
       const rec = record((cb) => client.ticks.subscribe({ room: 'x' }, cb));
-      await rec.until(isStarted);
+      await rec.untilStarted();
       env.refuse.now = true;
       // The next poll (after this event's answer) is refused.
       env.fixture.ticker.emit('x', 1);
-      await rec.until((log) => log.some((e) => e.kind === 'error'));
+      await rec.firstError();
       return rec.log;
     });
     expect(followed).toEqual(alone);

@@ -3,14 +3,9 @@ import { createTRPCUntypedClient, httpBatchLink, splitLink, TRPCClientError } fr
 import { longPollLink } from '@trpc-longpoll/client';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder, startServer, waitFor, type Recorded, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import { createLongPollClient, createTestRouter, recorder, startServer, useCleanup, waitFor, type TestRouter } from '../src';
 
 const cleanup = useCleanup();
-
-function errorIn(log: Recorded[]): TRPCClientError<TestRouter> | undefined {
-  return (log.find((e) => e.kind === 'error') as Extract<Recorded, { kind: 'error' }> | undefined)?.error;
-}
 
 const polls = (requests: string[]) => requests.filter((path) => path === '/').length;
 
@@ -34,9 +29,7 @@ describe('errors', () => {
     });
     const rec = recorder();
     client.ticks.subscribe({ room: 'a' }, rec.callbacks);
-    await rec.until((log) => errorIn(log) !== undefined);
-
-    const error = errorIn(rec.log)!;
+    const error = await rec.firstError();
     expect(error).toBeInstanceOf(TRPCClientError);
     expect(error.message).toBe('Who are you?');
     expect(error.data).toMatchObject({ code: 'UNAUTHORIZED', httpStatus: 401, reason: 'no cookie' });
@@ -64,14 +57,13 @@ describe('errors', () => {
     const sub = client.ticks.subscribe({ room: 'ok' }, good.callbacks);
     cleanup(() => sub.unsubscribe());
 
-    await bad.until((log) => errorIn(log) !== undefined);
-    expect(errorIn(bad.log)!.data).toMatchObject({ code: 'BAD_REQUEST', httpStatus: 400, path: 'ticks' });
-    await good.until((log) => log.some((e) => e.kind === 'started'));
+    expect((await bad.firstError()).data).toMatchObject({ code: 'BAD_REQUEST', httpStatus: 400, path: 'ticks' });
+    await good.untilStarted();
     fixture.ticker.emit('ok', 1);
     fixture.ticker.emit('ok', 2);
-    await good.until(() => good.data().length === 2);
+    await good.untilData(2);
     expect(good.data()).toEqual([1, 2]);
-    expect(errorIn(good.log)).toBeUndefined();
+    expect(good.errors()).toEqual([]);
   });
 
   it('an unknown path is NOT_FOUND and a query is METHOD_NOT_SUPPORTED, each saying what was sent', async () => {
@@ -91,13 +83,13 @@ describe('errors', () => {
     const query = recorder();
     client.subscription('nope.nothing', undefined, missing.callbacks);
     client.subscription('hello', undefined, query.callbacks);
-    await missing.until((log) => errorIn(log) !== undefined);
-    await query.until((log) => errorIn(log) !== undefined);
+    const notFound = await missing.firstError();
+    const notSupported = await query.firstError();
 
-    expect(errorIn(missing.log)!.data).toMatchObject({ code: 'NOT_FOUND', path: 'nope.nothing' });
-    expect(errorIn(missing.log)!.message).toContain('nope.nothing');
-    expect(errorIn(query.log)!.data).toMatchObject({ code: 'METHOD_NOT_SUPPORTED', path: 'hello' });
-    expect(errorIn(query.log)!.message).toBe('"hello" is a query; only subscriptions can be long-polled');
+    expect(notFound.data).toMatchObject({ code: 'NOT_FOUND', path: 'nope.nothing' });
+    expect(notFound.message).toContain('nope.nothing');
+    expect(notSupported.data).toMatchObject({ code: 'METHOD_NOT_SUPPORTED', path: 'hello' });
+    expect(notSupported.message).toBe('"hello" is a query; only subscriptions can be long-polled');
   });
 
   it('a middleware refusing inside the procedure ends the subscription, and the client says farewell', async () => {
@@ -108,8 +100,7 @@ describe('errors', () => {
     const rec = recorder();
     // `me` is behind a middleware: the context exists, the procedure refuses.
     client.me.subscribe(undefined, rec.callbacks);
-    await rec.until((log) => errorIn(log) !== undefined);
-    expect(errorIn(rec.log)!.data).toMatchObject({ code: 'UNAUTHORIZED', reason: null });
+    expect((await rec.firstError()).data).toMatchObject({ code: 'UNAUTHORIZED', reason: null });
     await waitFor(() => server.inFlight() === 0, 2_000, 'the farewell');
   });
 

@@ -1,7 +1,16 @@
 import { TRPCClientError } from '@trpc/client';
 import { describe, expect, it } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder, startProxy, startServer, type Fault, type Recorded, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import {
+  createLongPollClient,
+  createTestRouter,
+  recorder,
+  startProxy,
+  startServer,
+  useCleanup,
+  type Fault,
+  type TestPost,
+  type TestRouter,
+} from '../src';
 
 /** Networks lose answers; a cursor turns a lost answer into a resend, never a gap or a repeat. */
 const cleanup = useCleanup();
@@ -29,8 +38,6 @@ function seeded(seed: number): () => number {
   };
 }
 
-const settled = (log: Recorded[]) => log.some((e) => e.kind === 'complete' || e.kind === 'error');
-
 describe('faults between client and server', () => {
   it('every third answer lost after the server sent it: every event exactly once, in order', async () => {
     let dropped = 0;
@@ -39,12 +46,12 @@ describe('faults between client and server', () => {
       dropped++;
       return { kind: 'drop-response' };
     });
-    const posts = recorder();
+    const posts = recorder<TestPost>();
     const ticks = recorder();
     const subs = [client.post.onAdd.subscribe(undefined, posts.callbacks), client.ticks.subscribe({ room: 'x' }, ticks.callbacks)];
     cleanup(() => subs.forEach((sub) => sub.unsubscribe()));
-    await posts.until((log) => log.some((e) => e.kind === 'started'), 10_000);
-    await ticks.until((log) => log.some((e) => e.kind === 'started'), 10_000);
+    await posts.untilStarted({ ms: 10_000 });
+    await ticks.untilStarted({ ms: 10_000 });
 
     const total = 60;
     for (let i = 1; i <= total; i++) {
@@ -53,13 +60,13 @@ describe('faults between client and server', () => {
       // Spread over many polls, so that many answers carrying events get dropped.
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    await posts.until(() => posts.data().length >= total, 15_000);
-    await ticks.until(() => ticks.data().length >= total, 15_000);
+    await posts.untilData(total, { ms: 15_000 });
+    await ticks.untilData(total, { ms: 15_000 });
 
     const numbers = Array.from({ length: total }, (_, i) => i + 1);
-    expect((posts.data() as { id: string }[]).map((d) => Number(d.id))).toEqual(numbers);
+    expect(posts.data().map((d) => Number(d.id))).toEqual(numbers);
     expect(ticks.data()).toEqual(numbers);
-    expect(posts.log.some((e) => e.kind === 'error') || ticks.log.some((e) => e.kind === 'error')).toBe(false);
+    expect([...posts.errors(), ...ticks.errors()]).toEqual([]);
     // The test is only worth something if answers were really lost.
     expect(dropped).toBeGreaterThanOrEqual(5);
     expect(proxy.requests()).toBeGreaterThanOrEqual(15);
@@ -79,17 +86,16 @@ describe('faults between client and server', () => {
     });
     cleanup(() => sub.unsubscribe());
     // Poll 1 starts the run; poll 2, the first held one, meets the 503.
-    await rec.until((log) => log.filter((e) => e.kind === 'started').length === 2, 5_000);
+    await rec.untilStarted({ times: 2 });
     fixture.feed.publish({ text: 'after', at: new Date(1) });
-    await rec.until(() => rec.data().length === 1, 10_000);
+    await rec.untilData(1, { ms: 10_000 });
 
-    const story = rec.log.map((e) => (e.kind === 'state' ? e.state : e.kind));
-    expect(story).toEqual(['connecting', 'started', 'pending', 'connecting', 'started', 'pending', 'data']);
+    expect(rec.story()).toEqual(['connecting', 'started', 'pending', 'connecting', 'started', 'pending', 'data']);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(TRPCClientError);
     expect((errors[0] as TRPCClientError<TestRouter>).message).toBe('The poll failed with HTTP 503');
     expect(rec.data()).toEqual([{ id: '1', data: { text: 'after', at: new Date(1) } }]);
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    expect(rec.errors()).toEqual([]);
   });
 
   it('a body cut in half and a late answer are retried like a lost one', async () => {
@@ -98,34 +104,34 @@ describe('faults between client and server', () => {
       if (n === 5) return { kind: 'delay', ms: 200 };
       return undefined;
     });
-    const rec = recorder();
+    const rec = recorder<TestPost>();
     const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until((log) => log.some((e) => e.kind === 'started'), 10_000);
+    await rec.untilStarted({ ms: 10_000 });
     for (let i = 1; i <= 10; i++) {
       fixture.feed.publish({ text: `p${i}`, at: new Date(i) });
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await rec.until(() => rec.data().length >= 10, 10_000);
-    expect((rec.data() as { id: string }[]).map((d) => d.id)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    await rec.untilData(10, { ms: 10_000 });
+    expect(rec.data().map((d) => d.id)).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
+    expect(rec.errors()).toEqual([]);
   });
 
   it('an answer later than the watchdog is abandoned and the poll retried, losing nothing', async () => {
     // hold 300 + 300/16 + margin 100 ≈ 419 ms; the third answer comes 1.5 s late.
     const { fixture, client } = await behindProxy(({ n }) => (n === 3 ? { kind: 'delay', ms: 1_500 } : undefined), 300, 100);
-    const rec = recorder();
+    const rec = recorder<TestPost>();
     const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     for (let i = 1; i <= 10; i++) {
       fixture.feed.publish({ text: `p${i}`, at: new Date(i) });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await rec.until(() => rec.data().length >= 10, 10_000);
-    expect((rec.data() as { id: string }[]).map((d) => Number(d.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await rec.untilData(10, { ms: 10_000 });
+    expect(rec.data().map((d) => Number(d.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(rec.log).toContainEqual({ kind: 'state', state: 'connecting', error: expect.stringMatching(/^The poll got no answer within \d+ ms$/) });
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    expect(rec.errors()).toEqual([]);
   });
 
   it.each([1, 2, 3, 4])('a seeded mix of every fault (seed %i) loses, repeats and reorders nothing', async (seed) => {
@@ -144,14 +150,14 @@ describe('faults between client and server', () => {
     client.countdown.subscribe({ from: 9 }, countdown.callbacks);
     const subs = [client.flaky.subscribe(undefined, flaky.callbacks), client.ticks.subscribe({ room: 'z' }, ticks.callbacks)];
     cleanup(() => subs.forEach((sub) => sub.unsubscribe()));
-    await ticks.until((log) => log.some((e) => e.kind === 'started'), 10_000);
+    await ticks.untilStarted({ ms: 10_000 });
     for (let i = 0; i < 30; i++) {
       fixture.ticker.emit('z', i);
       await new Promise((resolve) => setTimeout(resolve, 3));
     }
-    await countdown.until(settled, 10_000);
-    await flaky.until(() => flaky.data().length >= 2, 10_000);
-    await ticks.until(() => ticks.data().length >= 30, 10_000);
+    await countdown.untilEnded({ ms: 10_000 });
+    await flaky.untilData(2, { ms: 10_000 });
+    await ticks.untilData(30, { ms: 10_000 });
 
     expect(countdown.data()).toEqual([9, 8, 7]);
     expect(countdown.log.slice(-3).map((e) => e.kind)).toEqual(['stopped', 'state', 'complete']);
@@ -160,6 +166,6 @@ describe('faults between client and server', () => {
       { id: '2', data: 'ok' },
     ]);
     expect(ticks.data()).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    for (const rec of [countdown, flaky, ticks]) expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    for (const rec of [countdown, flaky, ticks]) expect(rec.errors()).toEqual([]);
   });
 });

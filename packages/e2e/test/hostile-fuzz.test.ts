@@ -1,4 +1,3 @@
-import { useUnhandledRejections } from '../src/cleanup';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { initTRPC, tracked } from '@trpc/server';
@@ -8,8 +7,7 @@ import fc from 'fast-check';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { startServer, waitFor } from '../src';
-import { containsStack, rawPoller } from '../src/raw';
+import { containsStack, rawPoller, startServer, useUnhandledRejections, waitFor } from '../src';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

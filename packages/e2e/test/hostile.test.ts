@@ -3,9 +3,17 @@ import { createLongPollHandler } from '@trpc-longpoll/server';
 import superjson from 'superjson';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createLongPollClient, recorder, startServer, waitFor } from '../src';
-import { containsStack, randomClientId, rawPoller } from '../src/raw';
-import { useCleanup, useUnhandledRejections } from '../src/cleanup';
+import {
+  containsStack,
+  createLongPollClient,
+  randomClientId,
+  rawPoller,
+  recorder,
+  startServer,
+  useCleanup,
+  useUnhandledRejections,
+  waitFor,
+} from '../src';
 
 const cleanup = useCleanup();
 const URL_ = 'http://test.local/trpc';
@@ -303,7 +311,7 @@ describe('limits', () => {
     const first = createLongPollClient<typeof fixture.router>(server.url, { holdMs: 5_000 });
     const holder = recorder();
     const held = first.silent.subscribe(undefined, holder.callbacks);
-    await holder.until((log) => log.some((e) => e.kind === 'started'));
+    await holder.untilStarted();
     await waitFor(() => server.inFlight() === 1, 5_000, 'the first client to be held');
 
     const sent: { at: number; status?: number }[] = [];
@@ -321,10 +329,10 @@ describe('limits', () => {
     const refused = recorder();
     const sub = second.typed.subscribe({ n: 7 }, refused.callbacks);
     cleanup(() => sub.unsubscribe());
-    await refused.until((log) => log.some((e) => e.kind === 'state' && e.state === 'connecting' && e.error !== null));
+    await refused.untilInterrupted();
     // Room again: the first client leaves.
     held.unsubscribe();
-    await refused.until(() => refused.data().length === 1, 10_000);
+    await refused.untilData(1, { ms: 10_000 });
     expect(refused.data()).toEqual([7]);
     const firstRefusal = sent.findIndex((s) => s.status === 503);
     // Its backoff alone is at most 20 ms; the retry waited for Retry-After (at least 1 s).

@@ -4,20 +4,21 @@ import { createLongPollLambdaHandler, type LambdaEvent } from '@trpc-longpoll/se
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { waitFor } from '../src';
-import { useCleanup, useUnhandledRejections } from '../src/cleanup';
-import { containsStack } from '../src/raw';
 import {
-  NODE_ADAPTERS,
-  SHIM_HEADER,
+  containsStack,
   exchange,
   httpTestRouter,
+  NODE_ADAPTERS,
   pool,
+  SHIM_HEADER,
   startAdapter,
+  useCleanup,
+  useUnhandledRejections,
+  waitFor,
   type NodeAdapterKind,
   type RawHttpAnswer,
   type RawOutcome,
-} from '../src/rawHttp';
+} from '../src';
 import { httpApiEvent, lambdaContext, restApiEvent } from './adapters/lambda-events';
 
 /*

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { LeakReport } from '../src/chaos/leakCycles';
+import type { LeakReport } from '../src';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 /** The full 100 000 cycles the reliability bar names (about 25 s of CPU); `LEAK_CYCLES` overrides for a quick local run. */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder, startServer, waitFor, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import { createLongPollClient, createTestRouter, recorder, startServer, useCleanup, waitFor, type TestRouter } from '../src';
 
 /** What the server's procedures go through as clients come, go, and the server shuts down. */
 const cleanup = useCleanup();
@@ -21,8 +20,8 @@ describe('lifecycle', () => {
     const posts = recorder();
     const tickSub = trpc.ticks.subscribe({ room: 'parked' }, ticks.callbacks);
     const postSub = trpc.post.onAdd.subscribe(undefined, posts.callbacks);
-    await ticks.until((log) => log.some((e) => e.kind === 'started'));
-    await posts.until((log) => log.some((e) => e.kind === 'started'));
+    await ticks.untilStarted();
+    await posts.untilStarted();
 
     // Both generators are parked in an await; the poll is held for 20 s.
     tickSub.unsubscribe();
@@ -38,7 +37,7 @@ describe('lifecycle', () => {
     const { client } = await setUp(1_000);
     const rec = recorder();
     client().countdown.subscribe({ from: 3 }, rec.callbacks);
-    await rec.until((log) => log.some((e) => e.kind === 'complete'));
+    await rec.untilComplete();
     expect(rec.log.slice(-3)).toEqual([{ kind: 'stopped' }, { kind: 'state', state: 'idle', error: null }, { kind: 'complete' }]);
     expect(rec.data()).toEqual([3, 2, 1]);
   });
@@ -51,7 +50,7 @@ describe('lifecycle', () => {
       cleanup(() => sub.unsubscribe());
       return rec;
     });
-    for (const rec of recs) await rec.until((log) => log.some((e) => e.kind === 'started'));
+    for (const rec of recs) await rec.untilStarted();
     await waitFor(() => server.inFlight() === 3, 5_000, 'three held polls');
     const answeredBefore = server.answered.length;
 
@@ -69,12 +68,12 @@ describe('lifecycle', () => {
     const rec = recorder();
     const controller = new AbortController();
     client().ticks.subscribe({ room: 'signal' }, { ...rec.callbacks, signal: controller.signal });
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     controller.abort();
     await waitFor(() => fixture.finallies.includes('ticks:signal'), 1_000, 'the finally');
     fixture.ticker.emit('signal', 1);
     expect(rec.data()).toEqual([]);
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    expect(rec.errors()).toEqual([]);
   });
 
   it('a consumer throwing in onData ends its own subscription, not its neighbours', async () => {
@@ -93,14 +92,13 @@ describe('lifecycle', () => {
     );
     const sub = trpc.ticks.subscribe({ room: 'quiet' }, calm.callbacks);
     cleanup(() => sub.unsubscribe());
-    await thrower.until((log) => log.some((e) => e.kind === 'started'));
-    await calm.until((log) => log.some((e) => e.kind === 'started'));
+    await thrower.untilStarted();
+    await calm.untilStarted();
     fixture.ticker.emit('loud', 1);
-    await thrower.until((log) => log.some((e) => e.kind === 'error'));
-    expect((thrower.log.find((e) => e.kind === 'error') as { error: Error }).error.message).toBe('consumer bug');
+    expect((await thrower.firstError()).message).toBe('consumer bug');
     await waitFor(() => fixture.finallies.includes('ticks:loud'), 2_000, 'the thrower’s procedure to stop');
     fixture.ticker.emit('quiet', 2);
-    await calm.until(() => calm.data().length === 1);
+    await calm.untilData(1);
     expect(calm.data()).toEqual([2]);
   });
 
@@ -110,9 +108,9 @@ describe('lifecycle', () => {
     for (let round = 1; round <= 3; round++) {
       const rec = recorder();
       const sub = trpc.ticks.subscribe({ room: `again${round}` }, rec.callbacks);
-      await rec.until((log) => log.some((e) => e.kind === 'started'));
+      await rec.untilStarted();
       fixture.ticker.emit(`again${round}`, round);
-      await rec.until(() => rec.data().length === 1);
+      await rec.untilData(1);
       expect(rec.data()).toEqual([round]);
       sub.unsubscribe();
       // Give the farewell a moment to be under way, so the next subscription races it.

@@ -6,11 +6,20 @@ import { isLongPollCursorError } from '@trpc-longpoll/client';
 import { Redis, type RedisOptions } from 'ioredis';
 import superjson from 'superjson';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, deleteKeys, redisAvailable, startPrivateRedis, uniquePrefix } from '../../redis/test/redisEnv';
-import { useCleanup } from '../src/cleanup';
-import { createLongPollClient, recorder, waitFor } from '../src/client';
-import { startProxy } from '../src/proxy';
-import type { RoomEvent, RoomRouter } from '../src/instanceRouter';
+import {
+  createLongPollClient,
+  deleteKeys,
+  recorder,
+  REDIS_URL,
+  redisAvailable,
+  startPrivateRedis,
+  startProxy,
+  uniquePrefix,
+  useCleanup,
+  waitFor,
+  type RoomEvent,
+  type RoomRouter,
+} from '../src';
 
 const available = await redisAvailable('multi-instance tests');
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -96,7 +105,7 @@ describe.skipIf(!available)('several instances behind a round-robin proxy, no st
         return rec;
       }),
     );
-    await Promise.all(clients.map((rec) => rec.until((log) => log.some((e) => e.kind === 'started'), 10_000)));
+    await Promise.all(clients.map((rec) => rec.untilStarted({ ms: 10_000 })));
     const requestsBefore = proxies.map((proxy) => proxy.requests());
 
     // Publishers on both instances at once.
@@ -110,7 +119,7 @@ describe.skipIf(!available)('several instances behind a round-robin proxy, no st
         for (let i = 0; i < 15; i++) await viaB.publish.mutate({ room: 'r', text: `b${i}`, publisher: 'pb' });
       })(),
     ]);
-    for (const rec of clients) await rec.until(() => rec.data().length >= 30, 15_000);
+    for (const rec of clients) await rec.untilData(30, { ms: 15_000 });
     // Each client polled several times meanwhile, alternating between the instances.
     for (const [i, proxy] of proxies.entries()) expect(proxy.requests() - requestsBefore[i]!).toBeGreaterThanOrEqual(2);
 
@@ -132,10 +141,10 @@ describe.skipIf(!available)('several instances behind a round-robin proxy, no st
     const truth = await logContents(admin!, prefix, 'r');
     expect(truth).toHaveLength(60);
     for (const rec of clients) {
-      await rec.until(() => rec.data().length >= truth.length, 15_000);
+      await rec.untilData(truth.length, { ms: 15_000 });
       // Exactly the log, in the log's order: nothing lost, nothing twice.
       expect(rec.data()).toEqual(truth);
-      expect(rec.log.filter((e) => e.kind === 'error' && isLongPollCursorError(e.error))).toEqual([]);
+      expect(rec.errors().filter(isLongPollCursorError)).toEqual([]);
     }
     expect(new Set(truth.map((e) => e.data.via))).toEqual(new Set(['a', 'b']));
   }, 60_000);
@@ -164,7 +173,7 @@ describe.skipIf(!available)('several instances behind a round-robin proxy, no st
       }),
     );
     for (let i = 0; i < 5; i++) await publisher(a.url).publish.mutate({ room: 'o', text: `before${i}`, publisher: 'p' });
-    for (const rec of clients) await rec.until(() => rec.data().length === 5, 10_000);
+    for (const rec of clients) await rec.untilData(5, { ms: 10_000 });
 
     await server.crash();
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -176,9 +185,9 @@ describe.skipIf(!available)('several instances behind a round-robin proxy, no st
     const truth = await logContents(redis, 'o:', 'o');
     expect(truth.map((e) => e.data.text)).toEqual([0, 1, 2, 3, 4].map((i) => `before${i}`).concat([0, 1, 2, 3, 4].map((i) => `after${i}`)));
     for (const rec of clients) {
-      await rec.until(() => rec.data().length >= 10, 15_000);
+      await rec.untilData(10, { ms: 15_000 });
       expect(rec.data()).toEqual(truth);
-      expect(rec.log.filter((e) => e.kind === 'error' && isLongPollCursorError(e.error))).toEqual([]);
+      expect(rec.errors().filter(isLongPollCursorError)).toEqual([]);
     }
   }, 60_000);
 
@@ -204,26 +213,24 @@ describe.skipIf(!available)('several instances behind a round-robin proxy, no st
     for (let i = 2; i <= 8; i++) await pub.publish.mutate({ room: 'g', text: `g${i}`, publisher: 'p' });
     const away = recorder();
     cleanup(client.onRoom.subscribe({ room: 'g', lastEventId: first }, away.callbacks).unsubscribe);
-    await away.until((log) => log.some((e) => e.kind === 'error'), 10_000);
-    const gone = away.log.find((e) => e.kind === 'error')!;
-    expect(gone.kind === 'error' && isLongPollCursorError(gone.error) && gone.error.reason).toBe('gone');
-    expect(gone.kind === 'error' && (gone.error.data as { code?: string } | undefined)?.code).toBe('CONFLICT');
+    const gone = await away.firstError({ ms: 10_000 });
+    expect(isLongPollCursorError(gone) && gone.reason).toBe('gone');
+    expect(gone.data?.code).toBe('CONFLICT');
     expect(away.data()).toEqual([]);
 
     // Live through the flush.
     const live = recorder();
     const head = await client.head.query({ room: 'f' });
     cleanup(client.onRoom.subscribe({ room: 'f', lastEventId: head }, live.callbacks).unsubscribe);
-    await live.until((log) => log.some((e) => e.kind === 'started'), 10_000);
+    await live.untilStarted({ ms: 10_000 });
     await pub.publish.mutate({ room: 'f', text: 'f1', publisher: 'p' });
     await pub.publish.mutate({ room: 'f', text: 'f2', publisher: 'p' });
-    await live.until(() => live.data().length === 2, 10_000);
+    await live.untilData(2, { ms: 10_000 });
     const flusher = new Redis({ path: server.path } satisfies RedisOptions);
     cleanup(() => flusher.disconnect());
     await flusher.flushall();
-    await live.until((log) => log.some((e) => e.kind === 'error'), 10_000);
-    const reset = live.log.find((e) => e.kind === 'error')!;
-    expect(reset.kind === 'error' && isLongPollCursorError(reset.error) && reset.error.reason).toBe('reset');
+    const reset = await live.firstError({ ms: 10_000 });
+    expect(isLongPollCursorError(reset) && reset.reason).toBe('reset');
     expect(live.data()).toHaveLength(2);
   }, 60_000);
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PollRequest } from '@trpc-longpoll/protocol';
-import { createLongPollClient, createTestRouter, recorder, startServer, waitFor, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import { createLongPollClient, createTestRouter, recorder, startServer, useCleanup, waitFor, type TestRouter } from '../src';
 
 /** However many subscriptions a client has, it holds one request. */
 const cleanup = useCleanup();
@@ -36,7 +35,7 @@ describe('one held request per client', () => {
   it('20 subscriptions share one held request', async () => {
     const { fixture, server, client } = await setUp();
     const recs = subscribeRooms(client, rooms('r', 20));
-    for (const rec of recs) await rec.until((log) => log.some((e) => e.kind === 'started'));
+    for (const rec of recs) await rec.untilStarted();
     await waitFor(() => server.inFlight() === 1, 5_000, 'one held poll');
     // Sample across more than one hold: never a second request in flight.
     const samples: number[] = [];
@@ -58,11 +57,11 @@ describe('one held request per client', () => {
   it('50 subscriptions made in one tick cost one re-poll', async () => {
     const { client, polls } = await setUp();
     const first = subscribeRooms(client, ['first']);
-    await first[0]!.until((log) => log.some((e) => e.kind === 'started'));
+    await first[0]!.untilStarted();
     const before = polls.length;
 
     const recs = subscribeRooms(client, rooms('burst', 50));
-    for (const rec of recs) await rec.until((log) => log.some((e) => e.kind === 'started'));
+    for (const rec of recs) await rec.untilStarted();
     const after = polls.slice(before);
     // Exactly one poll introduced new subscriptions (no cursor yet), and it carried all 50.
     const introducing = after.filter((poll) => poll.subscriptions.some((sub) => !sub.cursor));

@@ -1,7 +1,16 @@
 import { isLongPollCursorError } from '@trpc-longpoll/client';
 import { describe, expect, it } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder, startProxy, startServer, waitFor, type Recorded, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import {
+  createLongPollClient,
+  createTestRouter,
+  recorder,
+  startProxy,
+  startServer,
+  useCleanup,
+  waitFor,
+  type TestPost,
+  type TestRouter,
+} from '../src';
 
 /**
  * A cursor is all a server needs: a client whose server vanished continues
@@ -23,17 +32,15 @@ async function twoServersOneRouter() {
   return { fixture, first, start, client, pointAt: (next: string) => (url = next) };
 }
 
-const started = (log: Recorded[]) => log.some((e) => e.kind === 'started');
-
 describe('resuming on a server that lost the state', () => {
   it('tracked: continues from lastEventId, no loss, no duplicates', async () => {
     const { fixture, first, start, client, pointAt } = await twoServersOneRouter();
-    const rec = recorder();
+    const rec = recorder<TestPost>();
     const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until(started);
+    await rec.untilStarted();
     for (const text of ['a', 'b', 'c']) fixture.feed.publish({ text, at: new Date() });
-    await rec.until(() => rec.data().length === 3);
+    await rec.untilData(3);
 
     await first.close();
     // Published while no server runs the procedure: the new run must replay them.
@@ -42,31 +49,28 @@ describe('resuming on a server that lost the state', () => {
     pointAt(second.url);
     await waitFor(() => fixture.started.filter((s) => s === 'onAdd').length === 2, 10_000, 'the procedure to restart');
     for (const text of ['f', 'g']) fixture.feed.publish({ text, at: new Date() });
-    await rec.until(() => rec.data().length >= 7, 10_000);
+    const received = await rec.untilData(7, { ms: 10_000 });
 
-    const received = rec.data() as { id: string; data: { text: string } }[];
     expect(received.map((d) => d.id)).toEqual(['1', '2', '3', '4', '5', '6', '7']);
     expect(received.map((d) => d.data.text).join('')).toBe('abcdefg');
-    expect(rec.log.some((e) => e.kind === 'error')).toBe(false);
+    expect(rec.errors()).toEqual([]);
     // Whether the outage showed (a refused connection) or not (a draining server's pause), the client ends up live.
-    const kinds = rec.log.map((e) => (e.kind === 'state' ? e.state : e.kind));
-    expect(kinds.lastIndexOf('started')).toBeGreaterThan(kinds.lastIndexOf('connecting'));
+    const story = rec.story();
+    expect(story.lastIndexOf('started')).toBeGreaterThan(story.lastIndexOf('connecting'));
   });
 
   it('untracked: a typed resume-lost error, not silent loss', async () => {
     const { fixture, first, start, client, pointAt } = await twoServersOneRouter();
     const rec = recorder();
     client.ticks.subscribe({ room: 'r' }, rec.callbacks);
-    await rec.until(started);
+    await rec.untilStarted();
     fixture.ticker.emit('r', 1);
-    await rec.until(() => rec.data().length === 1);
+    await rec.untilData(1);
 
     await first.close();
     const second = await start();
     pointAt(second.url);
-    await rec.until((log) => log.some((e) => e.kind === 'error'), 10_000);
-
-    const error = (rec.log.find((e) => e.kind === 'error') as Extract<Recorded, { kind: 'error' }>).error;
+    const error = await rec.firstError({ ms: 10_000 });
     expect(isLongPollCursorError(error)).toBe(true);
     expect(isLongPollCursorError(error) && error.reason).toBe('resume-lost');
     expect(error.data).toMatchObject({ code: 'CONFLICT', path: 'ticks' });
@@ -82,10 +86,9 @@ describe('resuming on a server that lost the state', () => {
     const rec = recorder();
     const sub = client.flaky.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until(() => rec.data().length === 2, 10_000);
+    await rec.untilData(2, { ms: 10_000 });
 
-    const story = rec.log.map((e) => (e.kind === 'state' ? `${e.state}${e.error ? `(${e.error})` : ''}` : e.kind));
-    expect(story).toEqual(['connecting', 'started', 'pending', 'data', 'connecting(transient)', 'started', 'pending', 'data']);
+    expect(rec.story({ errors: true })).toEqual(['connecting', 'started', 'pending', 'data', 'connecting(transient)', 'started', 'pending', 'data']);
     expect(rec.data()).toEqual([
       { id: '1', data: 'ok' },
       { id: '2', data: 'ok' },
@@ -103,29 +106,28 @@ describe('resuming on a server that lost the state', () => {
     const proxy = await startProxy({ upstreams: [server.url], fault: () => (outage ? { kind: 'status', status: 503, retryAfter: 1 } : undefined) });
     cleanup(() => proxy.close());
     const client = createLongPollClient<TestRouter>(proxy.url, { holdMs: 200, retry });
-    const posts = recorder();
+    const posts = recorder<TestPost>();
     const ticks = recorder();
     const sub = client.post.onAdd.subscribe(undefined, posts.callbacks);
     cleanup(() => sub.unsubscribe());
     client.ticks.subscribe({ room: 'q' }, ticks.callbacks);
-    await posts.until(started);
-    await ticks.until(started);
+    await posts.untilStarted();
+    await ticks.untilStarted();
     fixture.feed.publish({ text: 'a', at: new Date() });
     fixture.ticker.emit('q', 1);
-    await posts.until(() => posts.data().length === 1);
-    await ticks.until(() => ticks.data().length === 1);
+    await posts.untilData(1);
+    await ticks.untilData(1);
 
     outage = true;
-    await posts.until((log) => log.some((e) => e.kind === 'state' && e.state === 'connecting' && e.error !== null));
+    await posts.untilInterrupted();
     fixture.feed.publish({ text: 'b', at: new Date() });
     await waitFor(() => fixture.finallies.length === 2, 3_000, 'the server to expire the session');
     outage = false;
     fixture.feed.publish({ text: 'c', at: new Date() });
 
-    await posts.until(() => posts.data().length === 3, 10_000);
-    expect((posts.data() as { id: string }[]).map((d) => d.id)).toEqual(['1', '2', '3']);
-    await ticks.until((log) => log.some((e) => e.kind === 'error'), 10_000);
-    const error = (ticks.log.find((e) => e.kind === 'error') as Extract<Recorded, { kind: 'error' }>).error;
+    await posts.untilData(3, { ms: 10_000 });
+    expect(posts.data().map((d) => d.id)).toEqual(['1', '2', '3']);
+    const error = await ticks.firstError({ ms: 10_000 });
     expect(isLongPollCursorError(error) && error.reason).toBe('resume-lost');
   });
 });
@@ -140,20 +142,20 @@ describe('behind a load balancer without sticky sessions', () => {
     const proxy = await startProxy({ upstreams: instances.map((instance) => instance.url) });
     cleanup(() => proxy.close());
     const client = createLongPollClient<TestRouter>(proxy.url, { holdMs: 500, retry });
-    const rec = recorder();
+    const rec = recorder<TestPost>();
     // A tracked procedure with no position yet starts "from now" wherever it runs, so an event published before the
     // client's first one could fall between two instances' runs; a starting position closes that window.
     const sub = client.post.onAdd.subscribe({ lastEventId: '0' }, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until(started);
+    await rec.untilStarted();
     const begun = proxy.requests();
     for (let i = 1; i <= 6; i++) {
       fixture.feed.publish({ text: `p${i}`, at: new Date(i) });
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    await rec.until(() => rec.data().length >= 6, 10_000);
+    await rec.untilData(6, { ms: 10_000 });
 
-    expect((rec.data() as { id: string }[]).map((d) => d.id)).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(rec.data().map((d) => d.id)).toEqual(['1', '2', '3', '4', '5', '6']);
     // ~1.5 s of publishing with a 500 ms hold: a handful of polls, where answering every resumed run at once made hundreds.
     expect(proxy.requests() - begun).toBeLessThan(40);
     // Every poll lands on the instance that did not answer the previous one; each instance adopts its own run (the

@@ -4,9 +4,18 @@ import { createLongPollHandler } from '@trpc-longpoll/server';
 import superjson from 'superjson';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createFeed, createLongPollClient, recorder, startServer, waitFor, type Recorded } from '../src';
-import { useCleanup, useUnhandledRejections } from '../src/cleanup';
-import { containsStack, randomClientId, rawPoller } from '../src/raw';
+import {
+  containsStack,
+  createFeed,
+  createLongPollClient,
+  randomClientId,
+  rawPoller,
+  recorder,
+  startServer,
+  useCleanup,
+  useUnhandledRejections,
+  waitFor,
+} from '../src';
 
 const cleanup = useCleanup();
 
@@ -54,10 +63,6 @@ function inboxApp(isDev = false) {
   return { router, inbox, started, ended, tokens, createContext };
 }
 
-function errorIn(log: Recorded[]) {
-  return (log.find((e) => e.kind === 'error') as Extract<Recorded, { kind: 'error' }> | undefined)?.error;
-}
-
 interface SentPoll {
   url: string;
   at: number;
@@ -99,10 +104,10 @@ describe('security: identity binding', () => {
     const rec = recorder();
     const sub = alice.client.inbox.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     app.inbox('alice').publish('secret-1');
     app.inbox('alice').publish('secret-2');
-    await rec.until(() => rec.data().length === 2);
+    await rec.untilData(2);
     // Alice's latest poll carries her client id, key, run reference and last event id.
     await waitFor(() => alice.sent.at(-1)!.body.subscriptions[0]?.cursor?.seq === 2, 5_000, "alice's acknowledging poll");
     const stolen = alice.sent.at(-1)!.body;
@@ -127,9 +132,9 @@ describe('security: identity binding', () => {
     // Alice's run was neither read, cancelled nor replaced: it goes on delivering, in order, once.
     app.inbox('alice').publish('secret-3');
     app.inbox('alice').publish('secret-4');
-    await rec.until(() => rec.data().length === 4);
+    await rec.untilData(4);
     expect(rec.data()).toEqual(['1', '2', '3', '4'].map((id) => ({ id, data: `secret-${id}` })));
-    expect(errorIn(rec.log)).toBeUndefined();
+    expect(rec.errors()).toEqual([]);
     expect(app.started.filter((user) => user === 'alice')).toHaveLength(1);
     expect(app.ended.filter((user) => user === 'alice')).toHaveLength(0);
     // Bob's polls ran the procedure as Bob, under his own context.
@@ -144,9 +149,9 @@ describe('security: identity binding', () => {
     const rec = recorder();
     const sub = alice.client.inbox.subscribe(undefined, rec.callbacks);
     cleanup(() => sub.unsubscribe());
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     app.inbox('alice').publish('x');
-    await rec.until(() => rec.data().length === 1);
+    await rec.untilData(1);
     await waitFor(() => alice.sent.length >= 2);
     for (const poll of alice.sent) {
       expect(poll.url).toBe(server.url);
@@ -163,21 +168,21 @@ describe('security: revocation', () => {
     const server = await startServer({ router: app.router, createContext: app.createContext as never, holdMs });
     cleanup(() => server.close());
     const alice = clientFor(server.url, 'token-alice', holdMs);
-    const rec = recorder();
+    const rec = recorder<{ id: string; data: string }>();
     alice.client.inbox.subscribe(undefined, rec.callbacks);
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     app.inbox('alice').publish('before');
-    await rec.until(() => rec.data().length === 1);
+    await rec.untilData(1);
 
     app.tokens.delete('token-alice');
     const revokedAt = Date.now();
     // An event in the poll already held (authorized when it began) may still arrive; nothing after it.
     app.inbox('alice').publish('during');
-    await rec.until((log) => errorIn(log) !== undefined, 5_000);
+    const error = await rec.firstError({ ms: 5_000 });
     const stoppedAfter = Date.now() - revokedAt;
     app.inbox('alice').publish('after');
 
-    expect(errorIn(rec.log)!.data).toMatchObject({ code: 'UNAUTHORIZED', httpStatus: 401 });
+    expect(error.data).toMatchObject({ code: 'UNAUTHORIZED', httpStatus: 401 });
     // One hold, its jitter (1/16) and a generous allowance for a loaded machine.
     expect(stoppedAfter).toBeLessThan(holdMs + holdMs / 16 + 2_000);
     // Polls begun after the revocation were all refused; at most the one already held answered 200 after it.
@@ -185,7 +190,7 @@ describe('security: revocation', () => {
     expect(alice.sent.filter((p) => p.status === 200 && p.answeredAt! > revokedAt).length).toBeLessThanOrEqual(1);
     expect(alice.sent.some((p) => p.status === 401)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(rec.data().map((d) => (d as { data: string }).data)).not.toContain('after');
+    expect(rec.data().map((d) => d.data)).not.toContain('after');
     // The refused client's run is stopped at idle expiry at the latest; it can no longer be read.
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder, startServer, type TestServer } from '../src';
+import { createLongPollClient, createTestRouter, recorder, startServer, type TestPost, type TestServer } from '../src';
 
 let server: TestServer | undefined;
 afterEach(async () => {
@@ -12,13 +12,13 @@ describe('smoke', () => {
     const fixture = createTestRouter();
     server = await startServer({ router: fixture.router, createContext: () => ({ user: 'ann' }) });
     const client = createLongPollClient<typeof fixture.router>(server.url);
-    const rec = recorder();
+    const rec = recorder<TestPost>();
     const sub = client.post.onAdd.subscribe(undefined, rec.callbacks);
-    await rec.until((log) => log.some((e) => e.kind === 'started'));
+    await rec.untilStarted();
     await client.post.add.mutate({ text: 'hi' });
     await client.post.add.mutate({ text: 'there' });
-    await rec.until(() => rec.data().length === 2);
-    expect(rec.data().map((d: any) => d.data.text)).toEqual(['hi', 'there']);
+    const received = await rec.untilData(2);
+    expect(received.map((d) => d.data.text)).toEqual(['hi', 'there']);
     sub.unsubscribe();
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder, startServer, type TestRouter } from '../src';
-import { useCleanup } from '../src/cleanup';
+import { createLongPollClient, createTestRouter, recorder, startServer, useCleanup, type TestRouter } from '../src';
 
 const cleanup = useCleanup();
 
@@ -9,11 +8,11 @@ describe('superjson', () => {
     const fixture = createTestRouter();
     const server = await startServer({ router: fixture.router, createContext: () => ({ user: 'ann' }) });
     cleanup(() => server.close());
-    const rec = recorder();
+    const rec = recorder<Record<string, unknown>>();
     createLongPollClient<TestRouter>(server.url).rich.subscribe(undefined, rec.callbacks);
-    await rec.until((log) => log.some((e) => e.kind === 'complete'));
+    await rec.untilComplete();
 
-    const [value] = rec.data() as Record<string, unknown>[];
+    const [value] = rec.data();
     expect(value!.date).toBeInstanceOf(Date);
     expect((value!.date as Date).toISOString()).toBe('2026-01-02T03:04:05.000Z');
     expect(value!.map).toEqual(new Map([['a', 1]]));
@@ -30,7 +29,7 @@ describe('superjson', () => {
     cleanup(() => server.close());
     const rec = recorder();
     createLongPollClient<TestRouter>(server.url).countdown.subscribe({ from: 10 }, rec.callbacks);
-    await rec.until((log) => log.some((e) => e.kind === 'complete'));
+    await rec.untilComplete();
     expect(rec.data()).toEqual([10, 9, 8]);
   });
 });

@@ -1,7 +1,9 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
+import { waitUntil } from '@trpc-longpoll/protocol';
 import {
   EventLogGoneError,
   EventLogResetError,
+  newEpoch,
   type EventLog,
   type EventLogSubscribeOptions,
   type EventLogTopics,
@@ -61,11 +63,6 @@ interface ScriptedRedis extends Redis {
 }
 
 const defaultSerializer = { serialize: (value: unknown) => JSON.stringify(value), deserialize: (text: string) => JSON.parse(text) as unknown };
-
-function newEpoch(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(bytes, (b) => b.toString(36).padStart(2, '0')).join('');
-}
 
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
@@ -137,17 +134,6 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
     return pending;
   };
 
-  const sleep = (ms: number, signal: AbortSignal | undefined) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener('abort', done, { once: true });
-    });
-
   async function* follow(topic: string, options: EventLogSubscribeOptions): AsyncGenerator<TrackedEnvelope<unknown>> {
     const { signal } = options;
     const { stream, meta } = keysOf(topic);
@@ -180,7 +166,7 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
           const left = graceEnds - Date.now();
           if (left <= 0) throw new EventLogResetError({ topic, cursor: cursorText() });
           // The stream may never pass the cursor's id, so poll instead of waiting on the reader.
-          await sleep(Math.min(left, 100), signal);
+          await waitUntil({ ms: Math.min(left, 100), signal });
           continue;
         }
         graceEnds = null;

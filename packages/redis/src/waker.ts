@@ -1,3 +1,4 @@
+import { waitUntil } from '@trpc-longpoll/protocol';
 import type { Redis } from 'ioredis';
 import { compareStreamIds } from './streamIds';
 
@@ -95,23 +96,18 @@ export class StreamWaker {
       stream.seen = after;
       this.joins++;
     }
-    return new Promise<void>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const waiter: Waiter = {
-        after,
-        wake: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', waiter.wake);
-          stream.waiters.delete(waiter);
-          resolve();
-        },
-      };
-      stream.waiters.add(waiter);
-      signal?.addEventListener('abort', waiter.wake, { once: true });
-      timer = setTimeout(waiter.wake, ms);
-      this.ensureRunning();
-      if (joining) this.interrupt();
+    const woken = waitUntil({
+      signal,
+      ms,
+      register: (wake) => {
+        const waiter: Waiter = { after, wake };
+        stream.waiters.add(waiter);
+        return () => stream.waiters.delete(waiter);
+      },
     });
+    this.ensureRunning();
+    if (joining) this.interrupt();
+    return woken;
   }
 
   close(): void {
@@ -150,8 +146,12 @@ export class StreamWaker {
         }
       }
       if (keys.length === 0) {
-        await new Promise<void>((resolve) => (this.idle = resolve));
-        this.idle = null;
+        await waitUntil({
+          register: (wake) => {
+            this.idle = wake;
+            return () => (this.idle = null);
+          },
+        });
         continue;
       }
       let reply: [string, [string, string[]][]][] | null;
@@ -180,7 +180,7 @@ export class StreamWaker {
         // The subscriptions re-read and meet the failure themselves; the reader retries with backoff.
         this.wakeAll();
         failures++;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** failures)));
+        await waitUntil({ ms: Math.min(2_000, 50 * 2 ** failures) });
         continue;
       } finally {
         this.blockingGeneration = null;
@@ -214,7 +214,7 @@ export class StreamWaker {
             return;
           }
         }
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await waitUntil({ ms: 5 });
       }
     })();
   }

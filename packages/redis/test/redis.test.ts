@@ -3,8 +3,7 @@ import { createRedisEventLog, type RedisEventLogOptions } from '@trpc-longpoll/r
 import { Redis } from 'ioredis';
 import superjson from 'superjson';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { eventLogSuite } from '../../server/test/log/eventLogSuite';
-import { REDIS_URL, deleteKeys, redisAvailable, startPrivateRedis, uniquePrefix } from './redisEnv';
+import { REDIS_URL, deleteKeys, eventLogSuite, redisAvailable, startPrivateRedis, uniquePrefix } from '@trpc-longpoll/e2e';
 
 const available = await redisAvailable('@trpc-longpoll/redis tests');
 const runPrefix = uniquePrefix('redis');

@@ -2,7 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import { initTRPC, tracked } from '@trpc/server';
 import type { PollRequest, PollResponse } from '@trpc-longpoll/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLongPollCore, type LongPollCore } from '../src/core/core';
+import { createLongPollCore, type LongPollCore } from '../src/core/pipeline';
 
 /** The core without HTTP: polls in, answers out. */
 function setUp(opts: { maxBatchEvents?: number; maxBufferedEvents?: number; holdMs?: number } = {}) {

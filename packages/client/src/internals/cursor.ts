@@ -4,7 +4,7 @@ import type { Cursor, SubscriptionResult, WireEvent } from '@trpc-longpoll/proto
  * How a subscription's cursor moves with what the server sends. Pure, so the
  * tab that polls (to build its next poll) and the tab that delivers (to drop
  * resent events) compute the same cursor from the same results, even when
- * they are different tabs.
+ * they are different tabs; both come here through `judgeResult` (verdict.ts).
  */
 
 /** The cursor once `run` serves the subscription: a new run numbers its events from 1; the tracked id carries over. */
@@ -27,10 +27,17 @@ export function afterEvent(cursor: Cursor, event: WireEvent): Cursor {
   return next;
 }
 
-/** The cursor after a whole result, as if every new event in it was delivered. */
-export function advanceCursor(cursor: Cursor | undefined, result: SubscriptionResult): Cursor | undefined {
+/**
+ * The cursor after a whole result, as if every new event in it was delivered;
+ * `news`, when given, receives those events in order (the others are resends).
+ */
+export function advanceCursor(cursor: Cursor | undefined, result: SubscriptionResult, news?: WireEvent[]): Cursor | undefined {
   let next = enterRun(cursor, result.run);
-  for (const event of result.events ?? []) if (isNewEvent(next, event)) next = afterEvent(next, event);
+  for (const event of result.events ?? []) {
+    if (!isNewEvent(next, event)) continue;
+    next = afterEvent(next, event);
+    news?.push(event);
+  }
   return next;
 }
 

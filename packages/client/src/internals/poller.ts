@@ -1,47 +1,34 @@
 import { TRPCClientError } from '@trpc/client';
-import type { TRPCCombinedDataTransformer } from '@trpc/server';
 import {
   PROTOCOL_VERSION,
   isRetryableHttpStatus,
   isRetryableRpcCode,
   parsePollResponse,
+  randomId,
   readPollError,
-  type Cursor,
+  waitUntil,
   type PollRequest,
   type PollResponse,
   type SubscriptionResult,
 } from '@trpc-longpoll/protocol';
-import { backoffDelay, parseRetryAfter, staleStep, type RetryOptions } from './backoff';
-import { advanceCursor, restartCursor } from './cursor';
-import { deserializeShape, judgeEnd, pollError, type WireFailure } from './verdict';
-
-type MaybeLazy<T> = T | (() => T | Promise<T>);
-
-export interface PollerOptions {
-  url: MaybeLazy<string>;
-  headers?: MaybeLazy<Record<string, string>>;
-  connectionParams?: MaybeLazy<Record<string, string> | null | undefined>;
-  fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  transformer: TRPCCombinedDataTransformer;
-  holdMs: number;
-  watchdogMarginMs: number;
-  changeDelayMs: number;
-  retry: RetryOptions;
-}
+import { backoffDelay, parseRetryAfter, staleStep } from './backoff';
+import { deserializeShape, pollError, type WireFailure } from './failures';
+import { evaluate, type PollerOptions } from './options';
+import { judgeResult, type SubscriptionState } from './verdict';
 
 /** One subscription as the poll loop carries it; its owner (a subscription of this tab or of another) gets its outcomes. */
-export interface PollEntry {
+export interface PollEntry extends SubscriptionState {
   key: string;
   path: string;
   /** Already serialized with the input transformer. */
-  input: unknown;
-  cursor?: Cursor;
-  /** The server answered for it and no failure came since. */
-  healthy: boolean;
+  input?: unknown;
   /** Left out of polls until this time, after its run failed with a retryable error. */
   parkedUntil: number;
   failures: number;
 }
+
+/** What a hub gives the poll loop of a subscription; the loop keeps the rest. */
+export type NewEntry = Pick<PollEntry, 'key' | 'path' | 'input' | 'cursor'> & { healthy?: boolean };
 
 /** What became of one poll, for the entries it carried that are still there. */
 export type PollOutcome =
@@ -69,18 +56,6 @@ const STOP = Symbol('stop');
 
 function nextTurn(): Promise<void> {
   return new Promise((done) => (typeof setImmediate === 'function' ? setImmediate(done) : done()));
-}
-
-async function resolve<T>(value: MaybeLazy<T>): Promise<T> {
-  return typeof value === 'function' ? await (value as () => T | Promise<T>)() : value;
-}
-
-export function randomClientId(): string {
-  const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
-  let text = '';
-  for (const byte of bytes) text += byte.toString(16).padStart(2, '0');
-  return text;
 }
 
 /**
@@ -113,7 +88,7 @@ export class Poller {
     private readonly opts: PollLoopOptions,
     lastPoll = 0,
   ) {
-    this.clientId = opts.client ?? randomClientId();
+    this.clientId = opts.client ?? randomId();
     this.pollNumber = lastPoll;
   }
 
@@ -121,7 +96,7 @@ export class Poller {
     return this.clientId;
   }
 
-  add(entry: Pick<PollEntry, 'key' | 'path' | 'input' | 'cursor'> & { healthy?: boolean }): void {
+  add(entry: NewEntry): void {
     if (this.stopped) return;
     this.entries.set(entry.key, {
       key: entry.key,
@@ -180,21 +155,13 @@ export class Poller {
     });
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((done) => {
-      const timer = setTimeout(finish, ms);
-      function finish() {
-        clearTimeout(timer);
-        done();
-      }
-      this.wake = () => {
-        this.wake = null;
-        finish();
-      };
-    }).finally(() => {
+  /** Lends the loop's pauses to `changed()` and `stop()`, which end them early. */
+  private readonly wakeable = (wake: () => void) => {
+    this.wake = wake;
+    return () => {
       this.wake = null;
-    });
-  }
+    };
+  };
 
   private async loop(): Promise<void> {
     for (;;) {
@@ -205,14 +172,14 @@ export class Poller {
       }
       const now = Date.now();
       if (this.backoffUntil > now) {
-        await this.sleep(this.backoffUntil - now);
+        await waitUntil({ ms: this.backoffUntil - now, register: this.wakeable });
         continue;
       }
       const version = this.version;
       const active = [...this.entries.values()].filter((entry) => entry.parkedUntil <= now);
       if (active.length === 0) {
         const next = Math.min(...[...this.entries.values()].map((entry) => entry.parkedUntil));
-        await this.sleep(next - now);
+        await waitUntil({ ms: next - now, register: this.wakeable });
         continue;
       }
       this.inflightVersion = version;
@@ -246,9 +213,9 @@ export class Poller {
   /** `url`, `headers` and `connectionParams` are evaluated for every poll, so tokens can rotate. */
   private async send(entries: PollEntry[], signal: AbortSignal): Promise<Response> {
     const [url, headers, connectionParams] = await Promise.all([
-      resolve(this.opts.url),
-      resolve(this.opts.headers ?? {}),
-      resolve(this.opts.connectionParams),
+      evaluate(this.opts.url),
+      evaluate(this.opts.headers ?? {}),
+      evaluate(this.opts.connectionParams),
     ]);
     const fetchFn = this.opts.fetch ?? globalThis.fetch;
     return fetchFn(url, {
@@ -328,11 +295,7 @@ export class Poller {
     const pause = parseRetryAfter(response.headers.get('retry-after'));
     if (pause !== undefined) this.backoffUntil = Date.now() + pause;
     const carried = this.current(active);
-    for (const entry of carried) {
-      const result = results[entry.key];
-      if (result) this.track(entry, result);
-      else if (!entry.healthy && entry.cursor) this.recovered(entry);
-    }
+    for (const entry of carried) this.track(entry, results[entry.key]);
     this.opts.deliver({ kind: 'answer', results }, carried);
   }
 
@@ -341,26 +304,19 @@ export class Poller {
     return active.filter((entry) => this.entries.get(entry.key) === entry);
   }
 
-  private recovered(entry: PollEntry): void {
-    entry.healthy = true;
-    entry.failures = 0;
+  /** Moves an entry along with its result by the rules its subscription follows too, wherever that subscription lives. */
+  private track(entry: PollEntry, result: SubscriptionResult | undefined): void {
+    const judged = judgeResult(entry, result, this.opts.transformer);
+    entry.cursor = judged.cursor;
+    entry.healthy = judged.healthy;
+    if (judged.started) entry.failures = 0;
+    if (judged.end?.kind === 'retry') this.park(entry, judged.end.retryAfterMs);
+    else if (judged.end) this.remove(entry.key);
   }
 
-  /** Moves an entry along with its result, as its subscription will (see `Subscription.apply`). */
-  private track(entry: PollEntry, result: SubscriptionResult): void {
-    entry.cursor = advanceCursor(entry.cursor, result);
-    if (result.run !== undefined && !entry.healthy) this.recovered(entry);
-    if (!result.end) return;
-    const verdict = judgeEnd(this.opts.transformer, result.end);
-    if (verdict.kind !== 'retry') {
-      this.remove(entry.key);
-      return;
-    }
-    // The run is over; ask for a new one after a pause, keeping this one's position.
-    entry.healthy = false;
-    entry.cursor = restartCursor(entry.cursor);
-    // A server short of capacity says how long to stay away; the backoff never undercuts it.
-    entry.parkedUntil = Date.now() + backoffDelay(++entry.failures, this.opts.retry, verdict.retryAfterMs);
+  /** Leaves a retrying entry out of polls for a backoff; a server short of capacity says how long at least. */
+  private park(entry: PollEntry, retryAfterMs: number | undefined): void {
+    entry.parkedUntil = Date.now() + backoffDelay(++entry.failures, this.opts.retry, retryAfterMs);
     setTimeout(() => {
       // A poll held for the other entries must be replaced to carry it again; one that woke for it already carries it,
       // and replacing that would send a server short of capacity a second request for nothing.
@@ -389,7 +345,7 @@ export class Poller {
     const step = staleStep(++this.staleAnswers, this.opts.retry);
     this.backoffUntil = Date.now() + step.delayMs;
     // The cursors stay: the server resumes every subscription from them in the new id's session.
-    if (step.newClient) this.clientId = randomClientId();
+    if (step.newClient) this.clientId = randomId();
     if (step.failing) {
       this.connecting(active, new TRPCClientError(`The server took ${this.staleAnswers} polls in a row for stale ones`));
     }

@@ -1,10 +1,9 @@
 import { TRPCClientError, type OperationResultEnvelope } from '@trpc/client';
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
 import type { Observer } from '@trpc/server/observable';
-import type { Cursor, SubscriptionResult } from '@trpc-longpoll/protocol';
+import type { Cursor, SubscriptionResult, WireEvent } from '@trpc-longpoll/protocol';
 import { LongPollCursorError } from '../errors';
-import { afterEvent, enterRun, isNewEvent, restartCursor } from './cursor';
-import { judgeEnd } from './verdict';
+import { judgeResult, type EndVerdict, type SubscriptionState } from './verdict';
 
 export type Envelope = OperationResultEnvelope<unknown, TRPCClientError<any>>;
 export type SubscriptionObserver = Observer<Envelope, TRPCClientError<any>>;
@@ -15,7 +14,7 @@ export type SubscriptionObserver = Observer<Envelope, TRPCClientError<any>>;
  * never touches the network, so it works the same whether this tab polls or
  * another tab polls for it.
  */
-export class Subscription {
+export class Subscription implements SubscriptionState {
   cursor?: Cursor;
   /** `started` was emitted and not followed by a failure since. */
   healthy = false;
@@ -35,8 +34,12 @@ export class Subscription {
   /** A poll that carried this subscription was answered; `result` is absent when nothing was new. */
   answered(result: SubscriptionResult | undefined): void {
     if (this.closed) return;
-    if (result) this.apply(result);
-    else if (!this.healthy && this.cursor) this.started();
+    const judged = judgeResult(this, result, this.transformer);
+    this.cursor = judged.cursor;
+    this.healthy = judged.healthy;
+    if (judged.started && this.emit({ type: 'started' })) this.emit({ type: 'state', state: 'pending', error: null });
+    for (const event of judged.news) if (this.closed || !this.deliver(event)) return;
+    if (judged.end && !this.closed) this.ended(judged.end);
   }
 
   /** The poll failed in a way worth retrying. */
@@ -73,33 +76,18 @@ export class Subscription {
     }
   }
 
-  private started(): void {
-    this.healthy = true;
-    if (this.emit({ type: 'started' })) this.emit({ type: 'state', state: 'pending', error: null });
+  private deliver(event: WireEvent): boolean {
+    let data: unknown;
+    try {
+      data = this.transformer.output.deserialize(event.data);
+    } catch (cause) {
+      this.fail(new TRPCClientError('An event could not be deserialized', { cause: cause as Error }));
+      return false;
+    }
+    return event.id === undefined ? this.emit({ data }) : this.emit({ id: event.id, data: { id: event.id, data } });
   }
 
-  private apply(result: SubscriptionResult): void {
-    if (result.run !== undefined) {
-      this.cursor = enterRun(this.cursor, result.run);
-      if (!this.healthy) this.started();
-    }
-    for (const event of result.events ?? []) {
-      if (this.closed) return;
-      if (!isNewEvent(this.cursor, event)) continue;
-      this.cursor = afterEvent(this.cursor, event);
-      let data: unknown;
-      try {
-        data = this.transformer.output.deserialize(event.data);
-      } catch (cause) {
-        this.fail(new TRPCClientError('An event could not be deserialized', { cause: cause as Error }));
-        return;
-      }
-      if (event.id !== undefined) {
-        if (!this.emit({ id: event.id, data: { id: event.id, data } })) return;
-      } else if (!this.emit({ data })) return;
-    }
-    if (!result.end || this.closed) return;
-    const verdict = judgeEnd(this.transformer, result.end);
+  private ended(verdict: EndVerdict): void {
     switch (verdict.kind) {
       case 'stopped':
         this.end();
@@ -111,9 +99,7 @@ export class Subscription {
         this.fail(new LongPollCursorError(verdict.shape, verdict.reason));
         return;
       case 'retry':
-        // The run is over; the poll loop asks for a new one after a pause, keeping this one's position.
-        this.healthy = false;
-        this.cursor = restartCursor(this.cursor);
+        // The poll loop asks for a new run after a pause; until then the subscription shows why it waits.
         this.emit({ type: 'state', state: 'connecting', error: TRPCClientError.from({ error: verdict.shape as never }) });
         return;
       case 'fatal':

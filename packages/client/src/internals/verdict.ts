@@ -1,25 +1,17 @@
-import { TRPCClientError } from '@trpc/client';
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
-import { isRetryableEnd, type CursorErrorReason, type WireEnd } from '@trpc-longpoll/protocol';
+import { isRetryableEnd, type Cursor, type CursorErrorReason, type SubscriptionResult, type WireEnd, type WireEvent } from '@trpc-longpoll/protocol';
+import { advanceCursor, restartCursor } from './cursor';
+import { deserializeShape, type ErrorShape } from './failures';
 
-export interface ErrorShape {
-  message: string;
-  code: number;
-  data?: unknown;
-}
+/*
+ * The per-subscription rules of docs/protocol.md §8, in one place. The poll
+ * loop (to build its next poll) and each subscription (to emit envelopes) run
+ * them on the same results, often in different tabs; being pure, they reach
+ * the same cursor and the same verdict, so the poll acknowledges exactly what
+ * the subscription was handed.
+ */
 
-/** The tRPC error shape out of its serialized form, or null if it is not one. */
-export function deserializeShape(transformer: TRPCCombinedDataTransformer, error: unknown): ErrorShape | null {
-  try {
-    const shape = transformer.output.deserialize(error) as { message?: unknown; code?: unknown };
-    if (shape && typeof shape.message === 'string' && typeof shape.code === 'number') return shape as ErrorShape;
-  } catch {
-    // Fall through: an undecodable shape is reported as a plain failure.
-  }
-  return null;
-}
-
-/** What a run's end means for its subscription; the poll loop and the subscription must judge alike. */
+/** What a run's end means for its subscription. */
 export type EndVerdict =
   | { kind: 'stopped' }
   | { kind: 'cursor'; shape: ErrorShape; reason: CursorErrorReason }
@@ -35,30 +27,43 @@ export function judgeEnd(transformer: TRPCCombinedDataTransformer, end: WireEnd)
   return end.retryAfterMs === undefined ? { kind: 'retry', shape } : { kind: 'retry', shape, retryAfterMs: end.retryAfterMs };
 }
 
-/**
- * A poll-wide failure in a form another tab can receive (structured clone
- * cannot carry a `TRPCClientError`); the error shape stays serialized so the
- * receiving tab decodes it with its own transformer.
- */
-export type WireFailure = { kind: 'transient'; message: string } | { kind: 'fatal'; status: number; error?: unknown };
-
-/** The fatal poll error for a non-200 answer; `meta` exists only in the tab that made the request. */
-export function pollError(
-  transformer: TRPCCombinedDataTransformer,
-  status: number,
-  error: unknown,
-  meta?: Record<string, unknown>,
-): TRPCClientError<any> {
-  const shape = error === undefined ? null : deserializeShape(transformer, error);
-  const opts = meta ? { meta } : {};
-  return shape
-    ? TRPCClientError.from({ error: shape as never }, opts)
-    : new TRPCClientError(`The poll failed with HTTP ${status}`, opts);
+/** What the rules need to know of a subscription between answers. */
+export interface SubscriptionState {
+  cursor?: Cursor | undefined;
+  /** The subscription got through (`started`) and no failure came since. */
+  healthy: boolean;
 }
 
-/** Rebuilds, in a follower tab, the error the leader tab saw. */
-export function errorFromWire(transformer: TRPCCombinedDataTransformer, failure: WireFailure): TRPCClientError<any> {
-  return failure.kind === 'transient'
-    ? new TRPCClientError(failure.message)
-    : pollError(transformer, failure.status, failure.error);
+export interface Judgement extends SubscriptionState {
+  /** The subscription is through again (or for the first time): `started` is due, before any event. */
+  started: boolean;
+  /** The events to deliver, in order; the rest of the result's events were delivered before. */
+  news: WireEvent[];
+  /** Set when the run ended. A retryable end leaves `cursor` asking for a new run and `healthy` false. */
+  end?: EndVerdict;
+}
+
+/**
+ * What one answer means for one subscription that the answered poll carried;
+ * `result` is absent when the server had nothing new for it.
+ */
+export function judgeResult(
+  state: SubscriptionState,
+  result: SubscriptionResult | undefined,
+  transformer: TRPCCombinedDataTransformer,
+): Judgement {
+  const news: WireEvent[] = [];
+  let cursor = result ? advanceCursor(state.cursor, result, news) : state.cursor;
+  // A run serving it proves the subscription is through; so does an answer without news once it has a cursor,
+  // which is how a poll with `hold: 0` after a failure tells that it got through.
+  const started = !state.healthy && (result ? result.run !== undefined : state.cursor !== undefined);
+  let healthy = state.healthy || started;
+  if (!result?.end) return { cursor, healthy, started, news };
+  const end = judgeEnd(transformer, result.end);
+  if (end.kind === 'retry') {
+    // The run is over; the next run is asked for from this one's position.
+    cursor = restartCursor(cursor);
+    healthy = false;
+  }
+  return { cursor, healthy, started, news, end };
 }

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { REDIS_URL, redisAvailable } from '../../../redis/test/redisEnv';
+import { REDIS_URL, redisAvailable } from '../redisEnv';
 import type { LeakReport } from './leakCycles';
 import { formatReport, runSoak } from './soak';
 

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createRedisEventLog } from '@trpc-longpoll/redis';
 import { Redis } from 'ioredis';
-import { deleteKeys, uniquePrefix } from '../../../redis/test/redisEnv';
+import { deleteKeys, uniquePrefix } from '../redisEnv';
 import { createLongPollClient } from '../client';
 import { startProxy, type Fault } from '../proxy';
 import type { ChaosRouter } from './router';
@@ -45,7 +45,8 @@ export interface SoakReport {
   ok: boolean;
 }
 
-const root = fileURLToPath(new URL('../../../..', import.meta.url));
+/** The repository root, where the instances run from. (Read when needed: under jsdom, importing this module must not resolve file URLs.) */
+const root = () => fileURLToPath(new URL('../../../..', import.meta.url));
 
 interface Instance {
   url: string;
@@ -55,7 +56,7 @@ interface Instance {
 
 async function startInstance(opts: { port: number; redisUrl: string; prefix: string; holdMs: number }): Promise<Instance> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/e2e/src/chaos/instance.ts'], {
-    cwd: root,
+    cwd: root(),
     env: { ...process.env, PORT: String(opts.port), REDIS_URL: opts.redisUrl, CHAOS_PREFIX: opts.prefix, HOLD_MS: String(opts.holdMs) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -3,8 +3,8 @@ import { createExpressMiddleware, type CreateExpressContextOptions } from '@trpc
 import { createLongPollExpressMiddleware } from '@trpc-longpoll/server/adapters/express';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRouter } from '../../src';
-import { contextSpy, deliversThroughAdapter, listen } from './support';
+import { createTestRouter, listen } from '../../src';
+import { contextSpy, deliversThroughAdapter } from './support';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -2,8 +2,8 @@ import { fetchRequestHandler, type FetchCreateContextFnOptions } from '@trpc/ser
 import { createLongPollHandler } from '@trpc-longpoll/server';
 import superjson from 'superjson';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRouter } from '../../src';
-import { contextSpy, deliversThroughAdapter, fetchServer, listen, type Listening } from './support';
+import { createTestRouter, listen, type Listening } from '../../src';
+import { contextSpy, deliversThroughAdapter, fetchServer } from './support';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

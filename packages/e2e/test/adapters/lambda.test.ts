@@ -4,9 +4,9 @@ import { createLongPollLambdaHandler, type LambdaEvent } from '@trpc-longpoll/se
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import superjson from 'superjson';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRouter } from '../../src';
+import { createTestRouter, listen } from '../../src';
 import { apiGateway, httpApiEvent, lambdaContext, restApiEvent } from './lambda-events';
-import { contextSpy, deliversThroughAdapter, listen } from './support';
+import { contextSpy, deliversThroughAdapter } from './support';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

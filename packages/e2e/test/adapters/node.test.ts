@@ -3,8 +3,8 @@ import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createLongPollNodeHandler } from '@trpc-longpoll/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRouter } from '../../src';
-import { contextSpy, deliversThroughAdapter, listen } from './support';
+import { createTestRouter, listen } from '../../src';
+import { contextSpy, deliversThroughAdapter } from './support';
 
 type NodeArgs = NodeHTTPCreateContextFnOptions<IncomingMessage, ServerResponse>;
 

@@ -2,8 +2,8 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import { createLongPollNodeHandler } from '@trpc-longpoll/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRouter } from '../../src';
-import { contextSpy, deliversThroughAdapter, listen } from './support';
+import { createTestRouter, listen } from '../../src';
+import { contextSpy, deliversThroughAdapter } from './support';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,9 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { incomingMessageToRequest } from '@trpc/server/adapters/node-http';
 import { expect } from 'vitest';
-import { createLongPollClient, createTestRouter, recorder } from '../../src';
-
-export { listen, type Listening } from '../../src/listen';
+import { createLongPollClient, createTestRouter, recorder, type TestPost } from '../../src';
 
 /**
  * A real `node:http` server that hands every request to a Fetch handler, as
@@ -32,19 +30,19 @@ export type Fixture = ReturnType<typeof createTestRouter>;
  */
 export async function deliversThroughAdapter(url: string, fixture: Fixture): Promise<void> {
   const client = createLongPollClient<Fixture['router']>(url);
-  const feed = recorder();
+  const feed = recorder<TestPost>();
   const me = recorder();
   const feedSub = client.post.onAdd.subscribe(undefined, feed.callbacks);
   const meSub = client.me.subscribe(undefined, me.callbacks);
   try {
-    await feed.until((log) => log.some((e) => e.kind === 'started'), 10_000);
+    await feed.untilStarted({ ms: 10_000 });
     await client.post.add.mutate({ text: 'one' });
     await client.post.add.mutate({ text: 'two' });
-    await feed.until(() => feed.data().length === 2, 10_000);
-    expect(feed.data().map((d: any) => d.data.text)).toEqual(['one', 'two']);
-    expect((feed.data()[0] as any).data.at).toBeInstanceOf(Date);
+    await feed.untilData(2, { ms: 10_000 });
+    expect(feed.data().map((d) => d.data.text)).toEqual(['one', 'two']);
+    expect(feed.data()[0]!.data.at).toBeInstanceOf(Date);
 
-    await me.until(() => me.data().length === 1, 10_000);
+    await me.untilData(1, { ms: 10_000 });
     expect(me.data()).toEqual(['ann']);
   } finally {
     feedSub.unsubscribe();

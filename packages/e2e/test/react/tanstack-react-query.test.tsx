@@ -1,158 +1,43 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
-import type { ReactNode } from 'react';
-import { TRPCClientError } from '@trpc/client';
+import { QueryClientProvider } from '@tanstack/react-query';
 import { createTRPCContext, useSubscription } from '@trpc/tanstack-react-query';
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { expect, expectTypeOf } from 'vitest';
 import type { TestRouter } from '../../src';
-import { startHookFixture, statusHistory } from './harness';
+import { defineHookSuite } from './hookSuite';
 
 const { TRPCProvider, useTRPC } = createTRPCContext<TestRouter>();
 
-let stop: (() => Promise<void>) | undefined;
-afterEach(async () => {
-  cleanup();
-  await stop?.();
-  stop = undefined;
-});
+const useOnAdd = () => {
+  const trpc = useTRPC();
+  return useSubscription(trpc.post.onAdd.subscriptionOptions(undefined));
+};
+// Typed data: the tracked envelope with superjson's Date.
+expectTypeOf<ReturnType<typeof useOnAdd>['data']>().toEqualTypeOf<{ id: string; data: { text: string; at: Date } } | undefined>();
 
-async function setup() {
-  const ctx = await startHookFixture();
-  stop = () => ctx.server.close();
-  const queryClient = new QueryClient();
-  const wrapper = ({ children }: { children: ReactNode }) => (
+defineHookSuite({
+  title: '@trpc/tanstack-react-query useSubscription over longPollLink',
+  Providers: ({ client, queryClient, children }) => (
     <QueryClientProvider client={queryClient}>
-      <TRPCProvider trpcClient={ctx.client} queryClient={queryClient}>
+      <TRPCProvider trpcClient={client} queryClient={queryClient}>
         {children}
       </TRPCProvider>
     </QueryClientProvider>
-  );
-  return { ...ctx, wrapper };
-}
-
-const patience = { timeout: 5_000 };
-
-describe('@trpc/tanstack-react-query useSubscription over longPollLink', () => {
-  it('goes connecting → pending and renders typed data', async () => {
-    const { client, wrapper } = await setup();
-    const history = statusHistory();
-    const { result } = renderHook(
-      () => {
-        const trpc = useTRPC();
-        const sub = useSubscription(trpc.post.onAdd.subscriptionOptions(undefined));
-        history.record(sub.status);
-        // The hook re-renders only for the fields a render reads.
-        void sub.data;
-        return sub;
-      },
-      { wrapper },
-    );
-    expect(history.seen).toEqual(['connecting']);
-    await waitFor(() => expect(result.current.status).toBe('pending'), patience);
-
-    await client.post.add.mutate({ text: 'hello' });
-    await waitFor(() => expect(result.current.data?.data.text).toBe('hello'), patience);
-
-    const data = result.current.data;
-    expectTypeOf(data).toEqualTypeOf<{ id: string; data: { text: string; at: Date } } | undefined>();
-    expect(data?.id).toBe('1');
-    expect(data?.data.at).toBeInstanceOf(Date);
-    expect(result.current.error).toBeNull();
-    expect(history.seen).toEqual(['connecting', 'pending']);
-  });
-
-  it('turns to error with the server’s error on a fatal error', async () => {
-    const { wrapper } = await setup();
-    const history = statusHistory();
-    const { result } = renderHook(
-      () => {
-        const sub = useSubscription(useTRPC().forbidden.subscriptionOptions());
-        history.record(sub.status);
-        void sub.error;
-        return sub;
-      },
-      { wrapper },
-    );
-    await waitFor(() => expect(result.current.status).toBe('error'), patience);
-    const error = result.current.error;
-    expect(error).toBeInstanceOf(TRPCClientError);
-    expect(error?.message).toBe('No access');
-    expect(error?.data?.code).toBe('FORBIDDEN');
-    expect((error?.data as { reason?: string } | undefined)?.reason).toBe('policy 7');
-    expect(history.seen[0]).toBe('connecting');
-    expect(history.seen.at(-1)).toBe('error');
-  });
-
-  it('goes idle when the server ends the subscription', async () => {
-    const { wrapper } = await setup();
-    const history = statusHistory();
-    const received: number[] = [];
-    const { result } = renderHook(
-      () => {
-        const sub = useSubscription(
-          useTRPC().countdown.subscriptionOptions({ from: 3 }, { onData: (n) => received.push(n) }),
-        );
-        history.record(sub.status);
-        return sub;
-      },
-      { wrapper },
-    );
-    await waitFor(() => expect(result.current.status).toBe('idle'), patience);
-    expect(received).toEqual([3, 2, 1]);
-    expect(result.current.data).toBeUndefined();
-    expect(history.seen[0]).toBe('connecting');
-    expect(history.seen.at(-1)).toBe('idle');
-  });
-
-  it('re-subscribes on reset()', async () => {
-    const { fixture, wrapper } = await setup();
-    const { result } = renderHook(
-      () => {
-        const sub = useSubscription(useTRPC().ticks.subscriptionOptions({ room: 'r' }));
-        void sub.status;
-        void sub.data;
-        return sub;
-      },
-      { wrapper },
-    );
-    // The listener attaches once the run starts iterating, so keep ticking until one lands.
-    await waitFor(() => {
-      fixture.ticker.emit('r', 1);
-      expect(result.current.data).toBe(1);
-    }, patience);
-
-    act(() => result.current.reset());
-    expect(result.current.status).toBe('connecting');
-    expect(result.current.data).toBeUndefined();
-
-    await waitFor(() => expect(fixture.started.filter((s) => s === 'ticks:r')).toHaveLength(2), patience);
-    await waitFor(() => expect(fixture.finallies).toContain('ticks:r'), patience);
-    await waitFor(() => {
-      fixture.ticker.emit('r', 2);
-      expect(result.current.data).toBe(2);
-    }, patience);
-    expect(result.current.status).toBe('pending');
-  });
-
-  it('stops the procedure on the server when the component unmounts', async () => {
-    const { fixture, wrapper } = await setup();
-    const { result, unmount } = renderHook(
-      () => {
-        const sub = useSubscription(useTRPC().ticks.subscriptionOptions({ room: 'u' }));
-        void sub.status;
-        void sub.data;
-        return sub;
-      },
-      { wrapper },
-    );
-    await waitFor(() => {
-      fixture.ticker.emit('u', 1);
-      expect(result.current.data).toBe(1);
-    }, patience);
-    expect(fixture.finallies).toEqual([]);
-
-    unmount();
-    await waitFor(() => expect(fixture.finallies).toEqual(['ticks:u']), { timeout: 1_000 });
-  });
+  ),
+  useOnAdd,
+  // The suite's `onError` is left out, as this library's test never passed one.
+  useForbidden: () => useSubscription(useTRPC().forbidden.subscriptionOptions()),
+  // subscriptionOptions has no `onComplete`.
+  useCountdown: (from, { onData }) => useSubscription(useTRPC().countdown.subscriptionOptions({ from }, { onData })),
+  useTicks: (room) => useSubscription(useTRPC().ticks.subscriptionOptions({ room })),
+  checks: {
+    fatalError: ({ error, history }) => {
+      expect((error?.data as { reason?: string } | undefined)?.reason).toBe('policy 7');
+      expect(history[0]).toBe('connecting');
+      expect(history.at(-1)).toBe('error');
+    },
+    // Ended, the hook keeps no data.
+    ended: ({ current }) => expect(current.data).toBeUndefined(),
+    // A reset drops the data it had.
+    reset: (current) => expect(current.data).toBeUndefined(),
+  },
 });

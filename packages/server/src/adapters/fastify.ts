@@ -1,7 +1,7 @@
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createLongPollCore } from '../core/core';
+import { createLongPollCore } from '../core/pipeline';
 import type { CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-http';
-import { createLongPollCore } from '../core/core';
+import { createLongPollCore } from '../core/pipeline';
 import { pathnameOf, type CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';

@@ -35,13 +35,16 @@ function checkInput(serialized: unknown, limits: InputLimits): void {
 
 export type LazyInput = ReturnType<typeof lazyInput>;
 
+/** A subscription's input once read: its value, or the error that refused it. */
+export type InputOutcome = { value: unknown } | { error: unknown };
+
 /**
  * A subscription's input, checked and deserialized only when read: a healthy
  * poll of running subscriptions never needs it. The outcome is kept for this
  * poll only; runs keep none of it once their procedure has validated it.
  */
 export function lazyInput(serialized: unknown, config: TRPCRootConfig<any>, limits: InputLimits) {
-  let state: { value: unknown } | { error: unknown } | null = null;
+  let state: InputOutcome | null = null;
   let released = false;
   const read = () => {
     if (released) return undefined;
@@ -58,6 +61,14 @@ export function lazyInput(serialized: unknown, config: TRPCRootConfig<any>, limi
     if ('error' in state) throw state.error;
     return state.value;
   };
+  /** The input, or why it cannot be had: what a run is created with. */
+  const settle = (): InputOutcome => {
+    try {
+      return { value: read() };
+    } catch (error) {
+      return { error };
+    }
+  };
   return {
     read,
     peek: () => (state && 'value' in state ? state.value : undefined),
@@ -69,11 +80,9 @@ export function lazyInput(serialized: unknown, config: TRPCRootConfig<any>, limi
     },
     /** The input, or undefined when it cannot be deserialized (the run that needs it reports that). */
     peekOrRead: () => {
-      try {
-        return read();
-      } catch {
-        return undefined;
-      }
+      const outcome = settle();
+      return 'value' in outcome ? outcome.value : undefined;
     },
+    settle,
   };
 }

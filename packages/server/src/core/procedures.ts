@@ -73,14 +73,16 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
 
-/** Calls the procedure and hands back its iterator (observables adapted like tRPC does). */
-export async function startProcedure(opts: {
-  router: AnyTRPCRouter;
+/** One call of a subscription procedure. */
+export interface ProcedureCall {
   path: string;
   input: unknown;
   ctx: unknown;
   signal: AbortSignal;
-}): Promise<AsyncIterator<unknown>> {
+}
+
+/** Calls the procedure and hands back its iterator (observables adapted like tRPC does). */
+export async function startProcedure(opts: ProcedureCall & { router: AnyTRPCRouter }): Promise<AsyncIterator<unknown>> {
   // Dropped once the procedure has validated it, so a long-running procedure does not pin the raw input.
   let raw: { input: unknown } | null = { input: opts.input };
   const result: unknown = await callTRPCProcedure({

@@ -1,7 +1,8 @@
 import { TRPCError, isTrackedEnvelope } from '@trpc/server';
-import type { Cursor } from '@trpc-longpoll/protocol';
-import { errorEndJson, type ErrorShaper, type ErrorSite } from './procedures';
-import { randomId } from './ids';
+import { randomId, waitUntil, type Cursor } from '@trpc-longpoll/protocol';
+import type { InputOutcome } from './input';
+import { errorEndJson, lastEventIdOf, withLastEventId, type ErrorShaper, type ErrorSite, type ProcedureCall } from './procedures';
+import type { CachedRun } from './reconcile';
 
 /** An event as it will go on the wire, serialized once however often it is resent. */
 export interface BufferedEvent {
@@ -19,10 +20,15 @@ export interface ByteLedger {
   waitForBytes(resume: () => void): () => void;
 }
 
+/**
+ * What every run of a core shares. Made once per core: a closure made per run
+ * would keep the scope it was made in (and the poll's input) alive.
+ */
 export interface RunDeps {
+  /** Calls the procedure. */
+  open: (call: ProcedureCall) => Promise<AsyncIterator<unknown>>;
   serialize: (value: unknown) => unknown;
   shapeError: ErrorShaper;
-  site: ErrorSite;
   /** Most events kept unacknowledged; beyond it the iterator is not pulled (backpressure). */
   maxBuffered: number;
   /** Most bytes kept unacknowledged (`bytesOf` each event); at or beyond it the iterator is not pulled. */
@@ -30,6 +36,20 @@ export interface RunDeps {
   /** Largest one event's JSON may be; a larger one ends the run with `PAYLOAD_TOO_LARGE`. */
   maxEventBytes: number;
   ledger: ByteLedger;
+}
+
+/** Everything one run is made of, given when it is created, as tRPC's `sseStreamProducer` takes its options. */
+export interface RunInit {
+  path: string;
+  /** The client's input, or the error that refused it: then the run fails at start. */
+  input: InputOutcome;
+  /** Where the procedure starts from, merged into its input as tRPC merges `Last-Event-ID`. */
+  lastEventId: string | undefined;
+  /** The cursor this run continues, if it was started to resume one. */
+  origin: Cursor | undefined;
+  ctx: unknown;
+  /** The request of the poll that starts it, for `onError`; later polls take its place (`polledBy`). */
+  req: unknown;
   /** Something a poll could answer with has appeared. */
   onChange: () => void;
 }
@@ -45,56 +65,74 @@ const noop = () => {};
  * One execution of a subscription procedure. It keeps the iterator running
  * between polls and holds what it yields until the client acknowledges it.
  */
-export class Run {
+export class Run implements CachedRun {
   readonly id = randomId();
+  readonly origin: Cursor | undefined;
   private readonly controller = new AbortController();
+  /** Where the run's errors are reported from; its input goes once the procedure has validated it. */
+  private readonly site: ErrorSite & { path: string };
+  private readonly onChange: () => void;
+  /** The input could not be read: the run fails with this instead of calling the procedure. */
+  private readonly refusal: { error: unknown } | null;
   private iterator: AsyncIterator<unknown> | null = null;
   /** Unacknowledged events, oldest first. */
   private buffer: BufferedEvent[] = [];
   private bufferedBytes = 0;
   private nextSeq = 1;
   private resumePump: (() => void) | null = null;
-  /** Serialized `WireEnd`, once the procedure has ended. */
-  endJson: string | null = null;
-  /** The run failed before yielding anything; no cursor can refer to it. */
-  failedAtStart = false;
-  cancelled = false;
+  private end: string | null = null;
+  private failedEarly = false;
+  private cancelled = false;
   /** The iterator finished by itself (done or threw), so there is nothing to return(). */
   private exhausted = false;
-
-  get site(): ErrorSite {
-    return this.deps.site;
-  }
-
   /** Tracked id of the last event the client acknowledged (at first, the `lastEventId` the run started from). */
   private position: string | undefined;
   /** The procedure yielded an untracked event, so positions by id are not complete. */
   private untracked = false;
 
   constructor(
-    readonly key: string,
-    /** The cursor this run continues, if it was started to resume one. */
-    readonly origin: Cursor | undefined,
+    init: RunInit,
     private readonly deps: RunDeps,
-  ) {}
-
-  /** Records the `lastEventId` the procedure is started from, its position before any event. */
-  startFrom(lastEventId: string | undefined): void {
-    this.position = lastEventId;
+  ) {
+    this.origin = init.origin;
+    this.onChange = init.onChange;
+    this.refusal = 'error' in init.input ? init.input : null;
+    const input = 'value' in init.input ? withLastEventId(init.input.value, init.lastEventId) : undefined;
+    this.position = lastEventIdOf(input);
+    this.site = { path: init.path, input, ctx: init.ctx, req: init.req };
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  /** Serialized `WireEnd`, once the procedure has ended. */
+  get endJson(): string | null {
+    return this.end;
   }
 
-  async start(open: (signal: AbortSignal) => Promise<AsyncIterator<unknown>>): Promise<void> {
+  get ended(): boolean {
+    return this.end !== null;
+  }
+
+  /** The run failed before its iterator existed; no cursor can refer to it. */
+  get failedAtStart(): boolean {
+    return this.failedEarly;
+  }
+
+  /** A poll of the run's client arrived: `onError` reports the run's later errors with its request, and the older one can go. */
+  polledBy(req: unknown): void {
+    this.site.req = req;
+  }
+
+  /** Calls the procedure; resolves once its iterator exists or it has failed. */
+  async start(): Promise<void> {
     try {
-      this.iterator = await open(this.controller.signal);
+      this.iterator = await this.open();
     } catch (cause) {
       if (this.cancelled) return;
-      this.failedAtStart = true;
+      this.failedEarly = true;
       this.fail(cause);
       return;
+    } finally {
+      // The procedure has validated its input and keeps what it needs: the raw value, whatever its size, goes.
+      this.site.input = undefined;
     }
     if (this.cancelled) {
       this.closeIterator();
@@ -103,15 +141,17 @@ export class Run {
     void this.pump();
   }
 
+  private async open(): Promise<AsyncIterator<unknown>> {
+    if (this.refusal) throw this.refusal.error;
+    const { path, input, ctx } = this.site;
+    return this.deps.open({ path, input, ctx, signal: this.controller.signal });
+  }
+
   private async pump(): Promise<void> {
     const iterator = this.iterator!;
     for (;;) {
       while (this.full || this.starved) {
-        // Woken by an acknowledgement (this run's budget) or by any run's (the process's).
-        const stopWaiting = this.full ? null : this.deps.ledger.waitForBytes(() => this.resumePump?.());
-        await new Promise<void>((resolve) => (this.resumePump = resolve));
-        this.resumePump = null;
-        stopWaiting?.();
+        await waitUntil({ register: (wake) => this.park(wake) });
         if (this.cancelled) return;
       }
       let step: IteratorResult<unknown>;
@@ -125,8 +165,8 @@ export class Run {
       if (this.cancelled) return;
       if (step.done) {
         this.exhausted = true;
-        this.endJson = '{"type":"stopped"}';
-        this.deps.onChange();
+        this.end = '{"type":"stopped"}';
+        this.onChange();
         return;
       }
       try {
@@ -145,8 +185,18 @@ export class Run {
         return;
       }
       this.nextSeq++;
-      this.deps.onChange();
+      this.onChange();
     }
+  }
+
+  /** Stops the pump until an acknowledgement (this run's budget) or any run's (the process's) makes room. */
+  private park(wake: () => void): () => void {
+    this.resumePump = wake;
+    const stopWaiting = this.full ? null : this.deps.ledger.waitForBytes(wake);
+    return () => {
+      this.resumePump = null;
+      stopWaiting?.();
+    };
   }
 
   private encode(seq: number, value: unknown): string {
@@ -158,8 +208,8 @@ export class Run {
   }
 
   private fail(cause: unknown): void {
-    this.endJson = errorEndJson(this.deps.shapeError, cause, this.deps.site);
-    this.deps.onChange();
+    this.end = errorEndJson(this.deps.shapeError, cause, this.site);
+    this.onChange();
   }
 
   /** Drops every event up to `seq`: the client has it. */
@@ -170,18 +220,21 @@ export class Run {
   }
 
   /**
-   * Takes over a client whose cursor names another run (another instance's,
-   * behind a load balancer without sticky sessions) when its `lastEventId`
-   * lines up with this run: events up to it are dropped and the rest are
-   * exactly what the client lacks. Saves restarting the procedure on every poll.
+   * Whether a client whose cursor names another run (another instance's,
+   * behind a load balancer without sticky sessions) can take this one over:
+   * its `lastEventId` is this run's position or one of its buffered events,
+   * so the events after it are exactly what the client lacks.
    */
-  adopt(lastEventId: string): boolean {
-    if (this.untracked || this.failedAtStart || this.position === undefined) return false;
-    if (lastEventId === this.position) return true;
+  linesUpWith(lastEventId: string): boolean {
+    if (this.untracked || this.position === undefined) return false;
+    return lastEventId === this.position || this.buffer.some((event) => event.id === lastEventId);
+  }
+
+  /** Takes over a client that `linesUpWith` this run: drops the events it has. Saves restarting the procedure on every poll. */
+  adopt(lastEventId: string): void {
+    if (lastEventId === this.position) return;
     const index = this.buffer.findIndex((event) => event.id === lastEventId);
-    if (index < 0) return false;
-    this.drop(index + 1);
-    return true;
+    if (index >= 0) this.drop(index + 1);
   }
 
   private drop(count: number): void {
@@ -215,7 +268,7 @@ export class Run {
   }
 
   get hasNews(): boolean {
-    return this.buffer.length > 0 || this.endJson !== null;
+    return this.buffer.length > 0 || this.end !== null;
   }
 
   /**

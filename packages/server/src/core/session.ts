@@ -1,3 +1,4 @@
+import { waitUntil } from '@trpc-longpoll/protocol';
 import type { Ledger } from './budgets';
 import type { Run } from './run';
 
@@ -18,7 +19,7 @@ export interface HeldPoll {
 export class Session {
   private readonly runMap = new Map<string, Run>();
   /** Number of the newest poll seen; older polls are answered empty. */
-  lastPoll = -1;
+  private lastPoll = -1;
   held: HeldPoll | null = null;
   lastSeen = Date.now();
   /** When a poll of this client was last refused (revoked credentials, say); 0 when its last poll was served. */
@@ -29,6 +30,8 @@ export class Session {
     readonly identity: string,
     readonly client: string,
     private readonly ledger: Ledger,
+    /** Every poll the core holds, across sessions, so closing can answer them all. */
+    private readonly heldPolls: Set<HeldPoll>,
   ) {}
 
   wake = (): void => {
@@ -39,10 +42,61 @@ export class Session {
     return this.runMap;
   }
 
+  /**
+   * Takes poll number `poll` as the client's newest, releasing the poll it
+   * holds; false for a stale poll (§5, step 4), which changes nothing.
+   */
+  admit(poll: number): boolean {
+    if (poll <= this.lastPoll) return false;
+    this.lastPoll = poll;
+    this.lastSeen = Date.now();
+    this.refusedAt = 0;
+    this.held?.release();
+    return true;
+  }
+
+  /** Whether a newer poll of the client has arrived since poll number `poll`. */
+  supersedes(poll: number): boolean {
+    return this.lastPoll !== poll;
+  }
+
+  /**
+   * Holds the current poll until a run has news (then the coalescing window:
+   * 0 is the end of this event-loop turn, so a synchronous burst travels
+   * together), `ms` plus up to a sixteenth of jitter pass (it spreads the
+   * wake-ups of polls that started together), `signal` aborts, or a newer poll
+   * or `close()` releases it.
+   */
+  hold(ms: number, coalesceMs: number, signal: AbortSignal): Promise<void> {
+    let coalesce: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
+    return waitUntil({
+      signal,
+      ms: ms + Math.random() * (ms / 16),
+      register: (release) => {
+        const held: HeldPoll = {
+          wake: () => {
+            coalesce ??= coalesceMs > 0 ? setTimeout(release, coalesceMs) : setImmediate(release);
+          },
+          release,
+        };
+        this.heldPolls.add(held);
+        this.held = held;
+        return () => {
+          if (coalesce) {
+            clearTimeout(coalesce as ReturnType<typeof setTimeout>);
+            clearImmediate(coalesce as ReturnType<typeof setImmediate>);
+          }
+          this.heldPolls.delete(held);
+          if (this.held === held) this.held = null;
+        };
+      },
+    });
+  }
+
   /** Adds a run the ledger has already admitted for this session's identity. */
-  addRun(run: Run): void {
-    this.removeRun(run.key);
-    this.runMap.set(run.key, run);
+  addRun(key: string, run: Run): void {
+    this.removeRun(key);
+    this.runMap.set(key, run);
   }
 
   /** Stops a run (if it still runs) and gives its budget back. */

@@ -1,7 +1,8 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
+import { waitUntil } from '@trpc-longpoll/protocol';
+import { newEpoch } from './epoch';
 import { EventLogGoneError, EventLogResetError } from './errors';
 import type { EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './types';
-import { newEpoch, waitForSignal } from './wait';
 
 export interface MemoryEventLogOptions {
   /** Events kept per topic; publishing more drops the oldest. Default 1 000. */
@@ -28,7 +29,7 @@ class TopicLog {
   private head = 0;
   /** Number of the newest event ever published (0: none). */
   lastN = 0;
-  readonly waiters = new Set<() => void>();
+  private readonly waiters = new Set<() => void>();
 
   /** Number of the oldest retained event; `lastN + 1` when none is. */
   get firstN(): number {
@@ -65,6 +66,97 @@ class TopicLog {
     this.waiters.clear();
     for (const waiter of waiters) waiter();
   }
+
+  /**
+   * Resolves on the next publish to the topic, an abort, close, or after `ms`.
+   * `close()` wakes every topic's waiters, so none listens on the shared closing
+   * signal: thousands of waiting subscribers would pile listeners onto it.
+   */
+  nextChange(signal: AbortSignal | undefined, ms?: number): Promise<void> {
+    return waitUntil({
+      signal,
+      ms,
+      register: (wake) => {
+        this.waiters.add(wake);
+        return () => this.waiters.delete(wake);
+      },
+    });
+  }
+}
+
+/** One log's topics, its epoch and its settings: what a subscription reads with. */
+class MemoryTopics {
+  readonly epoch = newEpoch();
+  readonly closing = new AbortController();
+  private readonly logs = new Map<string, TopicLog>();
+
+  constructor(
+    readonly maxEvents: number,
+    readonly maxAgeMs: number | undefined,
+    readonly resetGraceMs: number,
+  ) {}
+
+  get closed(): boolean {
+    return this.closing.signal.aborted;
+  }
+
+  log(topic: string): TopicLog {
+    let log = this.logs.get(topic);
+    if (!log) this.logs.set(topic, (log = new TopicLog()));
+    return log;
+  }
+
+  idOf(n: number): string {
+    return `${this.epoch}:${n}`;
+  }
+
+  /** The event number in an id this log minted, or null for anything else. */
+  parse(id: string): number | null {
+    const colon = id.indexOf(':');
+    if (colon < 0 || id.slice(0, colon) !== this.epoch) return null;
+    const n = Number(id.slice(colon + 1));
+    return Number.isSafeInteger(n) && n >= 0 ? n : null;
+  }
+
+  close(): void {
+    this.closing.abort();
+    for (const log of this.logs.values()) log.wake();
+  }
+}
+
+/** Where a subscription starts: after `lastEventId`, once the log has caught up with it, or at the newest event. */
+async function startPosition(topics: MemoryTopics, topic: string, log: TopicLog, options: EventLogSubscribeOptions): Promise<number> {
+  const { signal } = options;
+  if (options.lastEventId == null) return log.lastN;
+  const cursor = options.lastEventId;
+  const n = topics.parse(cursor);
+  if (n === null) throw new EventLogResetError({ topic, cursor });
+  const deadline = Date.now() + topics.resetGraceMs;
+  while (n > log.lastN && Date.now() < deadline && !signal?.aborted && !topics.closed) {
+    await log.nextChange(signal, deadline - Date.now());
+  }
+  if (n > log.lastN && !signal?.aborted && !topics.closed) throw new EventLogResetError({ topic, cursor });
+  return n;
+}
+
+async function* follow(topics: MemoryTopics, topic: string, options: EventLogSubscribeOptions): AsyncGenerator<TrackedEnvelope<any>> {
+  const { signal } = options;
+  const log = topics.log(topic);
+  let position = await startPosition(topics, topic, log, options);
+  for (;;) {
+    if (signal?.aborted) return;
+    if (topics.closed) throw new Error('The event log was closed');
+    log.trim(topics.maxEvents, topics.maxAgeMs, Date.now());
+    if (position < log.firstN - 1) throw new EventLogGoneError({ topic, cursor: topics.idOf(position) });
+    if (position < log.lastN) {
+      const event = log.get(position + 1);
+      position = event.n;
+      yield tracked(topics.idOf(event.n), event.data);
+      continue;
+    }
+    // Checked and registered in one synchronous step: no publish can fall in between.
+    await log.nextChange(signal);
+  }
 }
 
 /**
@@ -77,92 +169,28 @@ export function createMemoryEventLog<TTopics extends EventLogTopics>(
   opts: MemoryEventLogOptions = {},
 ): EventLog<TTopics> {
   const maxEvents = opts.maxEventsPerTopic ?? 1_000;
-  const maxAgeMs = opts.maxAgeMs;
-  const resetGraceMs = opts.resetGraceMs ?? 5_000;
   if (!(Number.isInteger(maxEvents) && maxEvents >= 1)) throw new TypeError('maxEventsPerTopic must be a positive integer');
-
-  const epoch = newEpoch();
-  const topics = new Map<string, TopicLog>();
-  const closing = new AbortController();
-
-  const topicLog = (topic: string): TopicLog => {
-    let log = topics.get(topic);
-    if (!log) topics.set(topic, (log = new TopicLog()));
-    return log;
-  };
-  const idOf = (n: number) => `${epoch}:${n}`;
-  /** The event number in an id this log minted, or null for anything else. */
-  const parse = (id: string): number | null => {
-    const colon = id.indexOf(':');
-    if (colon < 0 || id.slice(0, colon) !== epoch) return null;
-    const n = Number(id.slice(colon + 1));
-    return Number.isSafeInteger(n) && n >= 0 ? n : null;
-  };
-  /**
-   * Resolves on the next publish to the topic, an abort, close, or after `ms`.
-   * `close()` wakes every topic's waiters, so none listens on the shared closing
-   * signal: thousands of waiting subscribers would pile listeners onto it.
-   */
-  const nextChange = (log: TopicLog, signal: AbortSignal | undefined, ms?: number) =>
-    waitForSignal([signal], ms, (wake) => {
-      log.waiters.add(wake);
-      return () => log.waiters.delete(wake);
-    });
-
-  async function* follow(topic: string, options: EventLogSubscribeOptions): AsyncGenerator<TrackedEnvelope<any>> {
-    const { signal } = options;
-    const log = topicLog(topic);
-    let position: number;
-    if (options.lastEventId == null) {
-      position = log.lastN;
-    } else {
-      const cursor = options.lastEventId;
-      const n = parse(cursor);
-      if (n === null) throw new EventLogResetError({ topic, cursor });
-      const deadline = Date.now() + resetGraceMs;
-      while (n > log.lastN && Date.now() < deadline && !signal?.aborted && !closing.signal.aborted) {
-        await nextChange(log, signal, deadline - Date.now());
-      }
-      if (signal?.aborted) return;
-      if (n > log.lastN && !closing.signal.aborted) throw new EventLogResetError({ topic, cursor });
-      position = n;
-    }
-    for (;;) {
-      if (signal?.aborted) return;
-      if (closing.signal.aborted) throw new Error('The event log was closed');
-      log.trim(maxEvents, maxAgeMs, Date.now());
-      if (position < log.firstN - 1) throw new EventLogGoneError({ topic, cursor: idOf(position) });
-      if (position < log.lastN) {
-        const event = log.get(position + 1);
-        position = event.n;
-        yield tracked(idOf(event.n), event.data);
-        continue;
-      }
-      // Checked and registered in one synchronous step: no publish can fall in between.
-      await nextChange(log, signal);
-    }
-  }
+  const topics = new MemoryTopics(maxEvents, opts.maxAgeMs, opts.resetGraceMs ?? 5_000);
 
   return {
     async publish(topic, data) {
-      if (closing.signal.aborted) throw new Error('The event log is closed');
-      const log = topicLog(topic);
+      if (topics.closed) throw new Error('The event log is closed');
+      const log = topics.log(topic);
       const now = Date.now();
       const n = log.append(data, now);
-      log.trim(maxEvents, maxAgeMs, now);
+      log.trim(topics.maxEvents, topics.maxAgeMs, now);
       log.wake();
-      return idOf(n);
+      return topics.idOf(n);
     },
     async head(topic) {
-      return idOf(topicLog(topic).lastN);
+      return topics.idOf(topics.log(topic).lastN);
     },
     subscribe<K extends TopicName<TTopics>>(topic: K, options: EventLogSubscribeOptions = {}) {
-      if (closing.signal.aborted) throw new Error('The event log is closed');
-      return follow(topic, options) as AsyncIterable<TrackedEnvelope<TTopics[K]>>;
+      if (topics.closed) throw new Error('The event log is closed');
+      return follow(topics, topic, options) as AsyncIterable<TrackedEnvelope<TTopics[K]>>;
     },
     async close() {
-      closing.abort();
-      for (const log of topics.values()) log.wake();
+      topics.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createMemoryEventLog } from '@trpc-longpoll/server';
-import { eventLogSuite } from './eventLogSuite';
+import { eventLogSuite } from '@trpc-longpoll/e2e';
 
 eventLogSuite('in-memory', {
   create: async ({ maxEvents, resetGraceMs }) => createMemoryEventLog({ maxEventsPerTopic: maxEvents, resetGraceMs }),

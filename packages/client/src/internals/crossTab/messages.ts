@@ -1,5 +1,5 @@
 import type { Cursor, SubscriptionResult } from '@trpc-longpoll/protocol';
-import type { WireFailure } from '../verdict';
+import type { WireFailure } from '../failures';
 
 /*
  * What the tabs sharing one poll say to each other over their

@@ -8,17 +8,23 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
  * visible notice, except under CI=true, where a missing Redis fails the run.
  */
 export async function redisAvailable(what: string): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
   try {
-    await probe.connect();
-    await probe.ping();
+    await ping(new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null }));
     return true;
   } catch (cause) {
     const message = `${what}: no Redis at ${REDIS_URL} (${(cause as Error).message})`;
     if (process.env.CI === 'true') throw new Error(`${message}; CI=true requires Redis`);
     console.warn(`\n[SKIPPED] ${message}. Start redis-server or set REDIS_URL to run them.\n`);
     return false;
+  }
+}
+
+/** Connects once and pings, without retrying; throws what went wrong. */
+async function ping(probe: Redis): Promise<void> {
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.ping();
   } finally {
     probe.disconnect();
   }
@@ -82,18 +88,13 @@ export async function startPrivateRedis(opts: { appendOnly?: boolean } = {}): Pr
     if (!spawned) return false;
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const probe = new Redis({ path, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => {});
       try {
-        await probe.connect();
         // Loading the append-only file answers LOADING until done.
-        await probe.ping();
+        await ping(new Redis({ path, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null }));
         return true;
       } catch (error) {
         if (Date.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 50));
-      } finally {
-        probe.disconnect();
       }
     }
   };

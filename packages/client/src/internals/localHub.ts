@@ -1,11 +1,12 @@
 import type { Operation } from '@trpc/client';
 import { dispatch } from './dispatch';
 import type { SubscriptionHub } from './hub';
-import { Poller, type PollerOptions } from './poller';
+import type { PollerOptions } from './options';
+import { Poller } from './poller';
 import { Subscription, type SubscriptionObserver } from './subscription';
 
 /** Every subscription of one tRPC client on a poll of its own. */
-export class LocalPoller implements SubscriptionHub {
+export class LocalHub implements SubscriptionHub {
   private readonly subs = new Map<string, Subscription>();
   private readonly poller: Poller;
   private nextKey = 0;
@@ -13,14 +14,7 @@ export class LocalPoller implements SubscriptionHub {
   constructor(private readonly opts: PollerOptions) {
     this.poller = new Poller({
       ...opts,
-      deliver: (outcome, entries) => {
-        const carried: Array<[Subscription, string]> = [];
-        for (const entry of entries) {
-          const sub = this.subs.get(entry.key);
-          if (sub) carried.push([sub, entry.key]);
-        }
-        dispatch(outcome, carried);
-      },
+      deliver: (outcome, entries) => dispatch(outcome, entries.map((entry) => [entry.key, entry.key]), this.subs),
     });
   }
 

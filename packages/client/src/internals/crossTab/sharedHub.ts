@@ -1,12 +1,14 @@
 import type { Operation } from '@trpc/client';
-import { errorFromWire } from '../verdict';
+import { randomId, waitUntil } from '@trpc-longpoll/protocol';
 import { dispatch } from '../dispatch';
+import { errorFromWire } from '../failures';
 import type { SubscriptionHub } from '../hub';
-import { Poller, randomClientId, type PollEntry, type PollOutcome, type PollerOptions } from '../poller';
+import type { PollerOptions } from '../options';
+import { Poller, type PollEntry, type PollOutcome } from '../poller';
 import { Subscription, type SubscriptionObserver } from '../subscription';
 import { splitWireKey, wireKey, type LockManagerLike, type SharedSub, type TabMessage } from './messages';
 
-export interface SharedPollerOptions extends PollerOptions {
+export interface SharedHubOptions extends PollerOptions {
   /** Tabs with the same name share one poll. */
   name: string;
   locks: LockManagerLike;
@@ -24,14 +26,6 @@ function nextSharedPoll(last: number): number {
   return Math.max(last + 1, Date.now() * 1000);
 }
 
-function randomTabId(): string {
-  const bytes = new Uint8Array(6);
-  globalThis.crypto.getRandomValues(bytes);
-  let text = '';
-  for (const byte of bytes) text += byte.toString(36).padStart(2, '0');
-  return text;
-}
-
 type Role = 'idle' | 'follower' | 'electing' | 'leader';
 
 /**
@@ -44,8 +38,8 @@ type Role = 'idle' | 'follower' | 'electing' | 'leader';
  * would give. All tabs use one client id and ever higher poll numbers, so
  * when the leader goes, the next one continues the server's session.
  */
-export class SharedPoller implements SubscriptionHub {
-  private readonly tab = randomTabId();
+export class SharedHub implements SubscriptionHub {
+  private readonly tab = randomId(6);
   private readonly subs = new Map<string, Subscription>();
   private nextKey = 0;
   private role: Role = 'idle';
@@ -73,7 +67,7 @@ export class SharedPoller implements SubscriptionHub {
   private announced = new Set<string>();
   private announcedChanged: (() => void) | null = null;
 
-  constructor(private readonly opts: SharedPollerOptions) {}
+  constructor(private readonly opts: SharedHubOptions) {}
 
   add(op: Operation, observer: SubscriptionObserver): () => void {
     this.join();
@@ -192,15 +186,28 @@ export class SharedPoller implements SubscriptionHub {
     this.post({ type: 'elected', tab: this.tab });
     // Polling before every tab has announced would leave their subscriptions out, which cancels them.
     const expected = this.roster.filter((tab) => tab !== previous && tab !== this.tab);
-    const waitMs = expected.length > 0 ? (this.opts.handoverMs ?? 1_000) : this.client ? 0 : DISCOVERY_MS;
-    await this.waitForAnnouncements(expected, waitMs);
-    if (this.left) return;
+    const heardFromAll = () => this.left || (expected.length > 0 && expected.every((tab) => this.announced.has(tab)));
+    await waitUntil({
+      ms: expected.length > 0 ? (this.opts.handoverMs ?? 1_000) : this.client ? 0 : DISCOVERY_MS,
+      register: (wake) => {
+        this.announcedChanged = () => {
+          if (heardFromAll()) wake();
+        };
+        this.announcedChanged();
+        return () => {
+          this.announcedChanged = null;
+        };
+      },
+    });
+    if (!this.left) this.startPolling();
+  }
 
+  private startPolling(): void {
     this.role = 'leader';
     const poller = new Poller(
       {
         ...this.opts,
-        client: this.client ?? randomClientId(),
+        client: this.client ?? randomId(),
         nextPoll: nextSharedPoll,
         // The poller may replace a client id that someone else has taken over; the tabs learn the new one here.
         onPoll: (poll, client) => {
@@ -214,25 +221,9 @@ export class SharedPoller implements SubscriptionHub {
     );
     this.client = poller.client;
     this.poller = poller;
-    for (const sub of this.subs.values()) poller.add(entryOf(this.tab, describe(sub)));
-    for (const [wire, sub] of this.pending) poller.add({ ...entryOf(this.tab, sub), key: wire });
+    for (const sub of this.subs.values()) poller.add({ ...describe(sub), key: wireKey(this.tab, sub.key) });
+    for (const [wire, sub] of this.pending) poller.add({ ...sub, key: wire });
     this.pending.clear();
-  }
-
-  private waitForAnnouncements(expected: string[], ms: number): Promise<void> {
-    return new Promise<void>((done) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.announcedChanged = null;
-        done();
-      };
-      const check = () => {
-        if (this.left || (expected.length > 0 && expected.every((tab) => this.announced.has(tab)))) finish();
-      };
-      const timer = setTimeout(finish, ms);
-      this.announcedChanged = check;
-      check();
-    });
   }
 
   private carriedTabs(poller: Poller): string[] {
@@ -243,36 +234,27 @@ export class SharedPoller implements SubscriptionHub {
 
   /** Leader: the outcome of a poll, to this tab's subscriptions and, raw, to the other tabs. */
   private deliver(outcome: PollOutcome, entries: PollEntry[]): void {
-    const byTab = new Map<string, string[]>();
+    const byTab = new Map<string, Array<[key: string, wire: string]>>();
     for (const entry of entries) {
       const [tab, key] = splitWireKey(entry.key);
       let keys = byTab.get(tab);
       if (!keys) byTab.set(tab, (keys = []));
-      keys.push(key);
+      keys.push([key, entry.key]);
     }
     for (const [tab, keys] of byTab) {
       if (tab === this.tab) {
-        this.dispatchLocal(outcome, keys, (key) => wireKey(this.tab, key));
+        dispatch(outcome, keys, this.subs);
       } else if (outcome.kind === 'answer') {
         const results: Record<string, (typeof outcome.results)[string]> = {};
-        for (const key of keys) {
-          const result = outcome.results[wireKey(tab, key)];
+        for (const [key, wire] of keys) {
+          const result = outcome.results[wire];
           if (result) results[key] = result;
         }
-        this.post({ type: 'answer', to: tab, keys, results });
+        this.post({ type: 'answer', to: tab, keys: keys.map(([key]) => key), results });
       } else {
-        this.post({ type: 'failure', to: tab, keys, failure: outcome.wire });
+        this.post({ type: 'failure', to: tab, keys: keys.map(([key]) => key), failure: outcome.wire });
       }
     }
-  }
-
-  private dispatchLocal(outcome: PollOutcome, keys: string[], resultKey: (key: string) => string): void {
-    const carried: Array<[Subscription, string]> = [];
-    for (const key of keys) {
-      const sub = this.subs.get(key);
-      if (sub) carried.push([sub, resultKey(key)]);
-    }
-    dispatch(outcome, carried);
   }
 
   private receive(message: TabMessage): void {
@@ -314,7 +296,7 @@ export class SharedPoller implements SubscriptionHub {
         return;
       case 'answer':
         if (message.to !== this.tab) return;
-        this.dispatchLocal({ kind: 'answer', results: message.results }, message.keys, (key) => key);
+        dispatch({ kind: 'answer', results: message.results }, message.keys.map((key) => [key, key]), this.subs);
         return;
       case 'failure': {
         if (message.to !== this.tab) return;
@@ -323,7 +305,7 @@ export class SharedPoller implements SubscriptionHub {
           message.failure.kind === 'transient'
             ? { kind: 'transient', error, wire: message.failure }
             : { kind: 'fatal', error, wire: message.failure };
-        this.dispatchLocal(outcome, message.keys, (key) => key);
+        dispatch(outcome, message.keys.map((key) => [key, key]), this.subs);
       }
     }
   }
@@ -355,7 +337,7 @@ export class SharedPoller implements SubscriptionHub {
   private adopt(tab: string, sub: SharedSub): void {
     const wire = wireKey(tab, sub.key);
     if (this.role === 'leader') {
-      if (!this.poller?.has(wire)) this.poller?.add({ ...entryOf(tab, sub), key: wire });
+      if (!this.poller?.has(wire)) this.poller?.add({ ...sub, key: wire });
     } else if (this.role === 'electing') {
       this.pending.set(wire, sub);
     }
@@ -381,14 +363,4 @@ function describe(sub: Subscription): SharedSub {
   if (sub.input !== undefined) shared.input = sub.input;
   if (sub.cursor) shared.cursor = sub.cursor;
   return shared;
-}
-
-function entryOf(tab: string, sub: SharedSub): Pick<PollEntry, 'key' | 'path' | 'input' | 'cursor'> & { healthy: boolean } {
-  return {
-    key: wireKey(tab, sub.key),
-    path: sub.path,
-    input: sub.input,
-    ...(sub.cursor ? { cursor: sub.cursor } : {}),
-    healthy: sub.healthy,
-  };
 }

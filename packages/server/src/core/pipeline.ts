@@ -1,0 +1,435 @@
+import { TRPCError, type AnyTRPCRouter, type TRPCRootConfig, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { getHTTPStatusCodeFromError, type TRPCRequestInfo } from '@trpc/server/http';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  parsePollRequest,
+  waitUntil,
+  type PollRequest,
+  type PollSubscription,
+} from '@trpc-longpoll/protocol';
+import { resolveOptions, type LongPollOptions, type ResolvedOptions } from './options';
+import {
+  assertSubscription,
+  configOf,
+  createErrorShaper,
+  errorEndJson,
+  findProcedure,
+  lastEventIdOf,
+  resumeLostError,
+  startProcedure,
+  type ErrorShaper,
+  type OnErrorFn,
+} from './procedures';
+import { Ledger, type Refusal } from './budgets';
+import { BodyError, isJsonContentType, readBody, requestUrl, type CoreResponse, type HttpRequest, type PollBody } from './http';
+import { lazyInput, type LazyInput } from './input';
+import { reconcile } from './reconcile';
+import { Run, type RunDeps } from './run';
+import { Session } from './session';
+import { SessionTable } from './sessions';
+import { EMPTY_ANSWER, STALE_ANSWER, buildAnswer, hasNews, type Verdict } from './answer';
+import { INTERNAL_ERROR, reportBug } from './bug';
+
+export type { CoreResponse, HttpRequest, PollBody } from './http';
+
+const BASE_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' } as const;
+
+export interface LongPollCore {
+  /** Answers one request to the poll endpoint, whatever it holds; never throws. */
+  serve(request: HttpRequest): Promise<CoreResponse>;
+  /** Answers the error an adapter detects itself (a framework's own refusal of a body). */
+  errorResponse(code: TRPC_ERROR_CODE_KEY, message: string, req: unknown, headers?: Record<string, string>): CoreResponse;
+  readonly options: ResolvedOptions;
+  /** Answers every held poll now, stops every procedure and refuses new polls. */
+  close(): Promise<void>;
+}
+
+/** What a poll turned out to be once its context exists: whose it is and what it asks for. */
+interface Caller {
+  poll: PollRequest;
+  ctx: unknown;
+  req: unknown;
+  /** Who the budgets count it against. */
+  identity: string;
+  sessionKey: string;
+  inputs: LazyInput[];
+  verdicts: Map<string, Verdict>;
+}
+
+/** The one pipeline every adapter hands its requests to. */
+export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): LongPollCore {
+  const pipeline = new PollPipeline(opts);
+  return {
+    options: pipeline.options,
+    serve: (request) => pipeline.serve(request),
+    errorResponse: (code, message, req, headers) => pipeline.errorResponse(code, message, req, headers),
+    close: () => pipeline.close(),
+  };
+}
+
+function respond(status: number, body: string, headers?: Record<string, string>): CoreResponse {
+  return { status, headers: headers ? { ...BASE_HEADERS, ...headers } : { ...BASE_HEADERS }, body };
+}
+
+/** Seconds, spread so that refused clients do not come back in one wave. */
+function retryAfter(): Record<string, string> {
+  return { 'retry-after': String(1 + Math.floor(Math.random() * 4)) };
+}
+
+/** The same spread in ms, for a subscription refused for lack of capacity. */
+function retryAfterMs(): number {
+  return 1_000 + Math.floor(Math.random() * 3_000);
+}
+
+/** A full process is unavailable for now (503); an identity past its share is told it asks too much (429). */
+function refusalError(refusal: Refusal, messages: { process: string; identity: string }): TRPCError {
+  return refusal.scope === 'process'
+    ? new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: messages.process })
+    : new TRPCError({ code: 'TOO_MANY_REQUESTS', message: messages.identity });
+}
+
+/**
+ * A poll's way through the server, in the order of docs/protocol.md §5: the
+ * HTTP rules, the body, the context and identity, the session, reconciliation
+ * (§6), the hold and the answer. The steps' rules live with the state they
+ * read (`Session`, `Run`, `reconcile`, `answer`); this class runs them in order.
+ */
+class PollPipeline {
+  readonly options: ResolvedOptions;
+  private readonly router: AnyTRPCRouter;
+  private readonly config: TRPCRootConfig<any>;
+  private readonly shapeError: ErrorShaper;
+  private readonly ledger: Ledger;
+  private readonly sessions: SessionTable;
+  private readonly runDeps: RunDeps;
+  private readonly pendingAnswers = new Set<Promise<unknown>>();
+  /** Polls between admission and answer: reading a body, creating a context, held. */
+  private inProgress = 0;
+  private closed = false;
+
+  constructor(private readonly opts: LongPollOptions<AnyTRPCRouter, any>) {
+    const { router } = opts;
+    if (configOf(router) === undefined) throw new TypeError('trpc-longpoll: `router` is not a tRPC router');
+    if ((router._def as { procedures: Record<string, unknown> }).procedures[''] !== undefined) {
+      // Polls go to the endpoint itself, which is where a procedure with an empty path would live.
+      throw new TypeError('trpc-longpoll: the router has a procedure at the empty path, which is reserved for polls');
+    }
+    this.router = router;
+    this.options = resolveOptions(opts);
+    this.config = configOf(router);
+    this.shapeError = createErrorShaper(router, opts.onError as OnErrorFn | undefined);
+    this.ledger = new Ledger(this.options);
+    this.sessions = new SessionTable(this.ledger, this.options.idleTimeoutMs);
+    const { config, shapeError, ledger, options } = this;
+    // Made once here: a closure made per run would keep the scope it was made in (and the poll's input) alive.
+    this.runDeps = {
+      open: (call) => startProcedure({ router, ...call }),
+      serialize: (value) => config.transformer.output.serialize(value),
+      shapeError,
+      maxBuffered: options.maxBufferedEvents,
+      maxBufferedBytes: options.maxBufferedBytes,
+      maxEventBytes: options.maxEventBytes,
+      ledger,
+    };
+  }
+
+  async serve(request: HttpRequest): Promise<CoreResponse> {
+    const answer = this.answer(request);
+    this.pendingAnswers.add(answer);
+    try {
+      return await answer;
+    } finally {
+      this.pendingAnswers.delete(answer);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sessions.releaseAll();
+    // Let released polls build their answers before the runs go away.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.sessions.dropAll();
+    await Promise.all(this.pendingAnswers);
+  }
+
+  errorResponse(code: TRPC_ERROR_CODE_KEY, message: string, req: unknown, headers?: Record<string, string>): CoreResponse {
+    return this.pollError(new TRPCError({ code, message }), req, undefined, headers);
+  }
+
+  private async answer(request: HttpRequest): Promise<CoreResponse> {
+    try {
+      return await this.admit(request);
+    } catch (cause) {
+      // Only a bug (or a throwing errorFormatter) gets here; answer without leaking it and keep serving.
+      reportBug(this.opts.onError, cause, request.req);
+      return { ...INTERNAL_ERROR, headers: { ...INTERNAL_ERROR.headers } };
+    }
+  }
+
+  /** The HTTP rules (docs/protocol.md §2): method, content type, size, deadline, capacity. */
+  private async admit(request: HttpRequest): Promise<CoreResponse> {
+    const { req } = request;
+    const unread = 'stream' in request.body;
+    const refuse = (code: TRPC_ERROR_CODE_KEY, message: string, headers?: Record<string, string>): CoreResponse => {
+      const answer = this.errorResponse(code, message, req, headers);
+      return unread ? { ...answer, close: true } : answer;
+    };
+    const { maxBodyBytes, maxHeldPolls } = this.options;
+    if (this.closed) return refuse('SERVICE_UNAVAILABLE', 'The server is shutting down; poll again', retryAfter());
+    if (request.method !== 'POST') return refuse('METHOD_NOT_SUPPORTED', 'Polls are POST requests', { allow: 'POST' });
+    if (!isJsonContentType(request.header('content-type'))) {
+      return refuse('UNSUPPORTED_MEDIA_TYPE', 'Polls are JSON: send content-type: application/json');
+    }
+    if (Number(request.header('content-length') ?? 0) > maxBodyBytes) {
+      return refuse('PAYLOAD_TOO_LARGE', `The poll body is larger than ${maxBodyBytes} bytes`);
+    }
+    if (this.inProgress >= maxHeldPolls) return refuse('SERVICE_UNAVAILABLE', 'Too many polls are in progress; poll again later', retryAfter());
+    this.inProgress++;
+    try {
+      let body: unknown;
+      try {
+        body = await this.bodyOf(request.body);
+      } catch (cause) {
+        if (!(cause instanceof BodyError)) throw cause;
+        const code = cause.kind === 'too-large' ? 'PAYLOAD_TOO_LARGE' : cause.kind === 'timeout' ? 'TIMEOUT' : 'BAD_REQUEST';
+        return refuse(code, cause.message);
+      }
+      return await this.handle(body, request);
+    } finally {
+      this.inProgress--;
+    }
+  }
+
+  private async bodyOf(body: PollBody): Promise<unknown> {
+    const { maxBodyBytes, bodyTimeoutMs } = this.options;
+    if ('parsed' in body) return body.parsed;
+    const text = 'text' in body ? body.text : await readBody(body.stream, maxBodyBytes, bodyTimeoutMs);
+    if ('text' in body && new TextEncoder().encode(text).byteLength > maxBodyBytes) {
+      throw new BodyError('too-large', `The poll body is larger than ${maxBodyBytes} bytes`);
+    }
+    return text;
+  }
+
+  /** Checks a poll body; a `CoreResponse` is the refusal. */
+  private parse(body: unknown, req: unknown): PollRequest | CoreResponse {
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {
+        return this.errorResponse('PARSE_ERROR', 'The poll body is not valid JSON', req);
+      }
+    }
+    try {
+      return parsePollRequest(body, { maxSubscriptions: this.options.maxSubscriptionsPerPoll });
+    } catch (cause) {
+      if (!(cause instanceof ProtocolError)) throw cause;
+      const code = cause.kind === 'too-many-subscriptions' ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+      return this.errorResponse(code, cause.message, req);
+    }
+  }
+
+  /** §5 steps 2–7, once the body is read. */
+  private async handle(body: unknown, request: HttpRequest): Promise<CoreResponse> {
+    const poll = this.parse(body, request.req);
+    if (!('subscriptions' in poll)) return poll;
+    const caller = await this.identifyCaller(poll, request);
+    if (!('sessionKey' in caller)) {
+      this.sessions.refuse(poll.client);
+      return caller;
+    }
+    // A farewell from a client the server has no state for needs none made for it.
+    if (poll.subscriptions.length === 0 && !this.sessions.has(caller.sessionKey)) return respond(200, EMPTY_ANSWER);
+    const session = this.sessionFor(caller);
+    if (!(session instanceof Session)) return session;
+    if (!session.admit(poll.poll)) return respond(200, STALE_ANSWER);
+    if (poll.subscriptions.length === 0) {
+      // The client's farewell: it has nothing left to follow.
+      this.sessions.drop(caller.sessionKey, session);
+      return respond(200, EMPTY_ANSWER);
+    }
+    await this.reconcileAll(session, caller);
+    for (const input of caller.inputs) input.release();
+    if (session.supersedes(poll.poll)) return respond(200, EMPTY_ANSWER);
+    return this.answerWhenDue(session, caller, request.signal);
+  }
+
+  /**
+   * Resolves the poll's procedures, creates its context and finds whose it is.
+   * Paths are checked before the context exists; their errors are shaped after, so errorFormatter sees the context.
+   */
+  private async identifyCaller(poll: PollRequest, request: HttpRequest): Promise<Caller | CoreResponse> {
+    const { req } = request;
+    const { info, inputs, refused } = await this.requestInfo(poll, request);
+    let ctx: unknown;
+    try {
+      ctx = await request.createContext(info);
+    } catch (cause) {
+      return this.pollError(cause, req, undefined);
+    }
+    let identity: string | null | undefined;
+    let anonymous: string | null | undefined;
+    try {
+      identity = await this.opts.identify?.({ ctx: ctx as never });
+      if (identity == null) anonymous = this.opts.budgetKey?.({ ctx: ctx as never, req: req as never });
+    } catch (cause) {
+      return this.pollError(cause, req, ctx);
+    }
+    const verdicts = new Map<string, Verdict>();
+    for (const sub of poll.subscriptions) {
+      const cause = refused.get(sub.key);
+      if (cause !== undefined) verdicts.set(sub.key, this.endWith(cause, sub, { ctx, req }));
+    }
+    return {
+      poll,
+      ctx,
+      req,
+      // State is bound to who created it: another identity reusing the client id gets a separate, empty session.
+      sessionKey: JSON.stringify([identity ?? null, poll.client]),
+      identity: identity != null ? `id:${identity}` : anonymous != null ? `key:${anonymous}` : `client:${poll.client}`,
+      inputs,
+      verdicts,
+    };
+  }
+
+  /** `createContext`'s `info` (§5, step 3), the poll's inputs, and why any path cannot be polled. */
+  private async requestInfo(poll: PollRequest, request: HttpRequest) {
+    const refused = new Map<string, unknown>();
+    const procedures = await Promise.all(poll.subscriptions.map((sub) => findProcedure(this.router, sub.path).catch(() => null)));
+    const inputs = poll.subscriptions.map((sub) => lazyInput(sub.input, this.config, this.options));
+    const calls: TRPCRequestInfo['calls'] = poll.subscriptions.map((sub, i) => {
+      const procedure = procedures[i] ?? null;
+      try {
+        assertSubscription(procedure, sub.path);
+      } catch (cause) {
+        refused.set(sub.key, cause);
+      }
+      return { path: sub.path, getRawInput: async () => inputs[i]!.read(), result: () => inputs[i]!.peek(), procedure, batchIndex: i };
+    });
+    const info: TRPCRequestInfo = {
+      accept: null,
+      type: 'subscription',
+      isBatchCall: poll.subscriptions.length > 1,
+      calls,
+      connectionParams: poll.connectionParams ?? null,
+      signal: request.signal,
+      url: requestUrl(request.url, request.host, request.protocol),
+    };
+    return { info, inputs, refused };
+  }
+
+  /** The caller's session, made if it is new and the budgets allow it. */
+  private sessionFor(caller: Caller): Session | CoreResponse {
+    const session = this.sessions.open(caller.sessionKey, caller.identity, caller.poll.client);
+    if (session instanceof Session) return session;
+    const error = refusalError(session, {
+      process: 'The server is at its client limit; poll again later',
+      identity: 'Too many clients for this identity; poll again later',
+    });
+    return this.pollError(error, caller.req, caller.ctx, retryAfter());
+  }
+
+  /** Cancels what the poll left out and reconciles the rest (§5 steps 5–6); starts wait until each run has begun. */
+  private async reconcileAll(session: Session, caller: Caller): Promise<void> {
+    const { poll, verdicts, inputs } = caller;
+    // The poll is the client's whole set: anything missing was unsubscribed.
+    const keys = new Set(poll.subscriptions.map((sub) => sub.key));
+    for (const key of [...session.runs.keys()]) if (!keys.has(key)) session.removeRun(key);
+
+    const starts: Promise<void>[] = [];
+    for (const [i, sub] of poll.subscriptions.entries()) {
+      if (verdicts.has(sub.key)) {
+        session.removeRun(sub.key);
+        continue;
+      }
+      const start = this.apply(session, sub, inputs[i]!, caller);
+      if (start) starts.push(start);
+    }
+    await Promise.all(starts);
+  }
+
+  /** Decides (§6) and carries the decision out: the one place where runs are kept, replaced or lost. */
+  private apply(session: Session, sub: PollSubscription, input: LazyInput, caller: Caller): Promise<void> | undefined {
+    const decision = reconcile(sub.cursor, session.runs.get(sub.key), () => lastEventIdOf(input.peekOrRead()));
+    switch (decision.action) {
+      case 'lost':
+        session.removeRun(sub.key);
+        caller.verdicts.set(sub.key, this.endWith(resumeLostError(), sub, caller));
+        return undefined;
+      case 'start':
+        session.removeRun(sub.key);
+        return this.startRun(session, sub, input, decision.lastEventId, caller);
+      case 'ack':
+        decision.run.ack(decision.seq);
+        break;
+      case 'adopt':
+        decision.run.adopt(decision.lastEventId);
+        break;
+    }
+    // onError reports a running procedure's errors with the latest poll, and the first poll's request is let go.
+    decision.run.polledBy(caller.req);
+    return undefined;
+  }
+
+  /** Starts a run the run budgets admit; one they refuse ends with pressure, which the client retries after the hint (§7). */
+  private startRun(session: Session, sub: PollSubscription, input: LazyInput, lastEventId: string | undefined, caller: Caller) {
+    const refusal = this.ledger.admitRun(caller.identity);
+    if (refusal) {
+      caller.verdicts.set(sub.key, this.refuseRun(refusal, sub, caller));
+      return undefined;
+    }
+    const { ctx, req } = caller;
+    const init = { path: sub.path, input: input.settle(), lastEventId, origin: sub.cursor, ctx, req, onChange: session.wake };
+    const run = new Run(init, this.runDeps);
+    session.addRun(sub.key, run);
+    return run.start();
+  }
+
+  private refuseRun(refusal: Refusal, sub: PollSubscription, caller: Caller): Verdict {
+    const error = refusalError(refusal, {
+      process: 'The server runs as many subscriptions as it can; retrying later',
+      identity: 'Too many subscriptions for this identity; retrying later',
+    });
+    return this.endWith(error, sub, caller, `"retryAfterMs":${retryAfterMs()}`);
+  }
+
+  /** §5 step 7: answers at once when there is something to say, or holds the poll until there is. */
+  private async answerWhenDue(session: Session, caller: Caller, signal: AbortSignal): Promise<CoreResponse> {
+    const { poll, verdicts } = caller;
+    const { holdMs, coalesceMs } = this.options;
+    if (verdicts.size === 0 && !hasNews(session.runs, poll.subscriptions)) {
+      // A poll that reaches its hold after close() began would otherwise keep close() waiting a whole hold.
+      if (!signal.aborted && !this.closed) {
+        await session.hold(poll.hold === undefined ? holdMs : Math.min(poll.hold, holdMs), coalesceMs, signal);
+      }
+      if (session.supersedes(poll.poll) || signal.aborted) return respond(200, EMPTY_ANSWER, this.drainHeaders());
+    } else if (coalesceMs > 0) {
+      await waitUntil({ ms: coalesceMs });
+    }
+    session.lastSeen = Date.now();
+    const answer = buildAnswer(session.runs, poll.subscriptions, verdicts, this.options);
+    for (const key of answer.forget) session.removeRun(key);
+    return respond(200, answer.body, this.drainHeaders());
+  }
+
+  private pollError(cause: unknown, req: unknown, ctx: unknown, headers?: Record<string, string>): CoreResponse {
+    const { error, shape } = this.shapeError(cause, { path: undefined, input: undefined, ctx, req });
+    return respond(getHTTPStatusCodeFromError(error), JSON.stringify({ v: PROTOCOL_VERSION, error: shape }), headers);
+  }
+
+  /** A subscription's error end, with `extra` fields after the shape's (`"retryAfterMs":…`). */
+  private endWith(cause: unknown, sub: PollSubscription, at: { ctx: unknown; req: unknown }, extra = ''): Verdict {
+    const json = errorEndJson(this.shapeError, cause, { path: sub.path, input: sub.input, ctx: at.ctx, req: at.req });
+    return { errorJson: extra ? `${json.slice(0, -1)},${extra}}` : json };
+  }
+
+  /**
+   * A poll answered because the handler is closing tells its client to wait
+   * 0–2 s (whole seconds, as `Retry-After` allows) before polling again, so
+   * the clients of a drained instance reach the others spread out, not in one wave.
+   */
+  private drainHeaders(): Record<string, string> | undefined {
+    return this.closed ? { 'retry-after': String(Math.floor(Math.random() * 3)) } : undefined;
+  }
+}
