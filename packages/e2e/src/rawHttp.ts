@@ -471,10 +471,18 @@ export function fetchShim(handler: (req: Request) => Promise<Response>): Request
     }
     void handler(request)
       .then(async (response) => {
-        const body = Buffer.from(await response.arrayBuffer());
-        if (res.destroyed) return;
+        if (res.destroyed) return void response.body?.cancel().catch(() => {});
         res.writeHead(response.status, Object.fromEntries(response.headers));
-        res.end(body);
+        // Streamed, as the runtimes do: tRPC's own answers to a GET of a subscription are an endless SSE stream.
+        if (!response.body) return void res.end();
+        const reader = response.body.getReader();
+        res.once('close', () => void reader.cancel().catch(() => {}));
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done || res.destroyed) break;
+          res.write(value);
+        }
+        res.end();
       })
       .catch(() => {
         if (res.headersSent || res.destroyed) return res.destroy();

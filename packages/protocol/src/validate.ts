@@ -9,7 +9,7 @@ import type {
 } from './types';
 import { CURSOR_ERROR_REASONS, PROTOCOL_VERSION } from './types';
 
-/** Why a message was refused. `field` points at the offending part, for the error message. */
+/** Why a message was refused; the message names the offending field (`subscriptions[0].key …`). */
 export class ProtocolError extends Error {
   constructor(
     message: string,
