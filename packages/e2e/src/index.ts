@@ -20,3 +20,5 @@ export * from './eventLogSuite';
 export { formatReport, runSoak, type SoakOptions, type SoakReport } from './chaos/soak';
 export type { LeakReport } from './chaos/leakCycles';
 export type { AttackRouter } from './attack/server';
+export * from './locks';
+export * from './runCounter';

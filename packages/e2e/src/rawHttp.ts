@@ -14,6 +14,7 @@ import fastify from 'fastify';
 import superjson from 'superjson';
 import { z } from 'zod';
 import { listen } from './listen';
+import { runCounter } from './runCounter';
 
 /*
  * HTTP/1.1 over a bare TCP socket, for requests no HTTP client would send:
@@ -273,17 +274,7 @@ export function pool(limit: number) {
 /** A production-mode router: one subscription that yields, one that waits, and tRPC's own calls beside them. */
 export function httpTestRouter() {
   const t = initTRPC.context<HttpTestContext>().create({ isDev: false, transformer: superjson });
-  /** `starts`: procedures ever started; `live`: running now. */
-  const stats = { starts: 0, live: 0 };
-  const running = async function* <T>(body: () => AsyncGenerator<T>) {
-    stats.starts++;
-    stats.live++;
-    try {
-      yield* body();
-    } finally {
-      stats.live--;
-    }
-  };
+  const { stats, counted: running } = runCounter();
   const router = t.router({
     hello: t.procedure.query(() => 'world'),
     echo: t.procedure.input(z.object({ text: z.string() })).mutation(({ input }) => input.text),

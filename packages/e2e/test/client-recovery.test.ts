@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type PollRequest, type PollResponse } from '@trpc-longpoll/protocol';
 import { createLongPollNodeHandler } from '@trpc-longpoll/server';
 import {
+  createLocks,
   createLongPollClient,
   createTestRouter,
   listen,
@@ -255,37 +256,6 @@ describe('stale-poll lockout: a client id taken over by someone else', () => {
     expect(unhandled).toEqual([]);
   });
 });
-
-/** The part of Web Locks the link uses (Node has `BroadcastChannel` but no `navigator.locks`): exclusive, in request order. */
-function createLocks() {
-  const queues = new Map<string, Array<() => void>>();
-  const held = new Set<string>();
-  const grantNext = (name: string) => {
-    const next = queues.get(name)?.shift();
-    if (next) next();
-    else held.delete(name);
-  };
-  return {
-    request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<unknown> {
-      return new Promise((resolve, reject) => {
-        const grant = () => {
-          options.signal?.removeEventListener('abort', onAbort);
-          held.add(name);
-          void callback({ name })
-            .then(resolve, reject)
-            .finally(() => grantNext(name));
-        };
-        const onAbort = () => {
-          queues.set(name, (queues.get(name) ?? []).filter((waiter) => waiter !== grant));
-          reject(new DOMException('The lock request was aborted', 'AbortError'));
-        };
-        if (!held.has(name)) return grant();
-        options.signal?.addEventListener('abort', onAbort, { once: true });
-        queues.set(name, [...(queues.get(name) ?? []), grant]);
-      });
-    },
-  };
-}
 
 describe('stale-poll lockout with shareAcrossTabs', () => {
   it('the leader moves every tab to the new id, and the next leader keeps using it', async () => {

@@ -7,22 +7,14 @@ import fc from 'fast-check';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { containsStack, rawPoller, startServer, useUnhandledRejections, waitFor } from '../src';
+import { containsStack, rawPoller, runCounter, startServer, useUnhandledRejections, waitFor } from '../src';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 function fuzzRouter() {
   const t = initTRPC.create({ isDev: false, transformer: superjson });
-  const stats = { live: 0 };
-  const alive = async function* <T>(body: () => AsyncGenerator<T>) {
-    stats.live++;
-    try {
-      yield* body();
-    } finally {
-      stats.live--;
-    }
-  };
+  const { stats, counted: alive } = runCounter();
   const router = t.router({
     q: t.procedure.query(() => 1),
     m: t.procedure.mutation(() => 1),
