@@ -1,7 +1,18 @@
 export { createLongPollHandler, type LongPollFetchHandler, type LongPollHandlerOptions } from './adapters/fetch';
 export { createLongPollNodeHandler, type LongPollNodeHandler, type LongPollNodeHandlerOptions } from './adapters/node';
 export type { LongPollOptions } from './core/options';
-export { createLongPollCore, type CoreResponse, type HttpRequest, type LongPollCore, type PollBody } from './core/pipeline';
+export {
+  createLongPollCore,
+  type BudgetUse,
+  type CoreResponse,
+  type HttpRequest,
+  type LongPollCore,
+  type LongPollCounters,
+  type LongPollStats,
+  type PollBody,
+  type PollOutcome,
+  type RefusalReason,
+} from './core/pipeline';
 export type { EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './log/types';
 export { EventLogGoneError, EventLogResetError, isEventLogCursorError, type EventLogCursorReason } from './log/errors';
 export { createMemoryEventLog, type MemoryEventLogOptions } from './log/memory';

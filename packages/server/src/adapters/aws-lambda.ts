@@ -7,7 +7,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import { createLongPollCore } from '../core/pipeline';
+import { createLongPollCore, type LongPollStats } from '../core/pipeline';
 import type { CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
@@ -41,6 +41,8 @@ export interface LongPollLambdaHandler<TEvent extends LambdaEvent> {
   /** Never throws, whatever the event holds. */
   matches(event: TEvent): boolean;
   close(): Promise<void>;
+  /** A cheap snapshot: polls held, runs by path, buffers, budgets and counters since start (see the README's Stats). */
+  stats(): LongPollStats;
 }
 
 function isV2(event: LambdaEvent): event is APIGatewayProxyEventV2 {
@@ -116,5 +118,5 @@ export function createLongPollLambdaHandler<TRouter extends AnyTRPCRouter, TEven
     return isPollPath(path, endpoint) || (!!stage && isPollPath(path, `${stage}/${trimSlashes(endpoint)}`));
   };
 
-  return Object.assign(handler, { matches, close: core.close });
+  return Object.assign(handler, { matches, close: core.close, stats: core.stats });
 }

@@ -1,4 +1,5 @@
 import type { AnyTRPCRouter } from '@trpc/server';
+import type { LongPollStats } from '../core/pipeline';
 import type { Request, RequestHandler, Response } from 'express';
 import { createLongPollNodeHandler, type LongPollNodeHandlerOptions } from './node';
 
@@ -8,6 +9,8 @@ export type LongPollExpressOptions<TRouter extends AnyTRPCRouter> = LongPollNode
 export type LongPollExpressMiddleware = RequestHandler & {
   /** Answers every held poll now, stops every procedure and refuses new polls with 503. */
   close(): Promise<void>;
+  /** A cheap snapshot: polls held, runs by path, buffers, budgets and counters since start (see the README's Stats). */
+  stats(): LongPollStats;
 };
 
 /**
@@ -23,5 +26,5 @@ export function createLongPollExpressMiddleware<TRouter extends AnyTRPCRouter>(
 ): LongPollExpressMiddleware {
   const handler = createLongPollNodeHandler<TRouter, Request, Response>(opts);
   const middleware: RequestHandler = (req, res, next) => handler(req, res, next);
-  return Object.assign(middleware, { close: handler.close });
+  return Object.assign(middleware, { close: handler.close, stats: handler.stats });
 }

@@ -1,6 +1,6 @@
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
-import { createLongPollCore } from '../core/pipeline';
+import { createLongPollCore, type LongPollStats } from '../core/pipeline';
 import { pathnameOf, type CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
@@ -19,6 +19,8 @@ export interface LongPollFetchHandler {
   matches(req: Request): boolean;
   /** Answers every held poll now, stops every procedure and refuses new polls with 503. */
   close(): Promise<void>;
+  /** A cheap snapshot: polls held, runs by path, buffers, budgets and counters since start (see the README's Stats). */
+  stats(): LongPollStats;
 }
 
 function toResponse(res: CoreResponse, extra: Headers): Response {
@@ -53,5 +55,6 @@ export function createLongPollHandler<TRouter extends AnyTRPCRouter>(opts: LongP
   return Object.assign(handler, {
     matches: (req: Request) => req.method === 'POST' && isPollPath(pathnameOf(req.url), endpoint),
     close: core.close,
+    stats: core.stats,
   });
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyTRPCRouter } from '@trpc/server';
 import type { NodeHTTPCreateContextFnOptions } from '@trpc/server/adapters/node-http';
-import { createLongPollCore } from '../core/pipeline';
+import { createLongPollCore, type LongPollStats } from '../core/pipeline';
 import { pathnameOf, type CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
 import type { CreateContextOption } from './context';
@@ -28,6 +28,8 @@ export interface LongPollNodeHandler<TRequest, TResponse> {
   /** Whether `req` is a poll (a POST to the endpoint itself). Never throws, whatever the request line holds. */
   matches(req: TRequest): boolean;
   close(): Promise<void>;
+  /** A cheap snapshot: polls held, runs by path, buffers, budgets and counters since start (see the README's Stats). */
+  stats(): LongPollStats;
 }
 
 function write(res: ServerResponse, answer: CoreResponse): void {
@@ -76,5 +78,5 @@ export function createLongPollNodeHandler<
       .catch(() => res.destroy());
   };
 
-  return Object.assign(handler, { matches, close: core.close });
+  return Object.assign(handler, { matches, close: core.close, stats: core.stats });
 }

@@ -33,6 +33,8 @@ export interface PollAnswer {
    * are to be forgotten, since no cursor can refer to them and a retry starts afresh (§6).
    */
   forget: string[];
+  /** Events put into the answer. */
+  events: number;
 }
 
 export const EMPTY_ANSWER = `{"v":${PROTOCOL_VERSION},"results":{}}`;
@@ -75,7 +77,7 @@ export function buildAnswer(
       parts.push(`${key}:${resultOf(run, batch, limits)}`);
     }
   }
-  return { body: `{"v":${PROTOCOL_VERSION},"results":{${parts.join(',')}}${batch.more ? ',"more":true' : ''}}`, forget };
+  return { body: `{"v":${PROTOCOL_VERSION},"results":{${parts.join(',')}}${batch.more ? ',"more":true' : ''}}`, forget, events: batch.events };
 }
 
 /** A run's result: its id, the events the batch still has room for, and its end once every event is in. */

@@ -28,10 +28,12 @@ import { reconcile } from './reconcile';
 import { Run, type RunDeps } from './run';
 import { Session } from './session';
 import { SessionTable } from './sessions';
+import { StatsCounters, type LongPollStats, type PollOutcome, type RefusalReason } from './stats';
 import { EMPTY_ANSWER, STALE_ANSWER, buildAnswer, hasNews, type Verdict } from './answer';
 import { INTERNAL_ERROR, reportBug } from './bug';
 
 export type { CoreResponse, HttpRequest, PollBody } from './http';
+export type { BudgetUse, LongPollCounters, LongPollStats, PollOutcome, RefusalReason } from './stats';
 
 const BASE_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' } as const;
 
@@ -43,6 +45,8 @@ export interface LongPollCore {
   readonly options: ResolvedOptions;
   /** Answers every held poll now, stops every procedure and refuses new polls. */
   close(): Promise<void>;
+  /** A cheap snapshot: what is held and running now, each budget's use, and counters since start. */
+  stats(): LongPollStats;
 }
 
 /** What a poll turned out to be once its context exists: whose it is and what it asks for. */
@@ -65,6 +69,7 @@ export function createLongPollCore(opts: LongPollOptions<AnyTRPCRouter, any>): L
     serve: (request) => pipeline.serve(request),
     errorResponse: (code, message, req, headers) => pipeline.errorResponse(code, message, req, headers),
     close: () => pipeline.close(),
+    stats: () => pipeline.stats(),
   };
 }
 
@@ -104,6 +109,7 @@ class PollPipeline {
   private readonly sessions: SessionTable;
   private readonly runDeps: RunDeps;
   private readonly pendingAnswers = new Set<Promise<unknown>>();
+  private readonly counters = new StatsCounters();
   /** Polls between admission and answer: reading a body, creating a context, held. */
   private inProgress = 0;
   private closed = false;
@@ -127,6 +133,7 @@ class PollPipeline {
       open: (call) => startProcedure({ router, ...call }),
       serialize: (value) => config.transformer.output.serialize(value),
       shapeError,
+      onCursorError: this.counters.cursorError,
       maxBuffered: options.maxBufferedEvents,
       maxBufferedBytes: options.maxBufferedBytes,
       maxEventBytes: options.maxEventBytes,
@@ -172,20 +179,23 @@ class PollPipeline {
   private async admit(request: HttpRequest): Promise<CoreResponse> {
     const { req } = request;
     const unread = 'stream' in request.body;
-    const refuse = (code: TRPC_ERROR_CODE_KEY, message: string, headers?: Record<string, string>): CoreResponse => {
-      const answer = this.errorResponse(code, message, req, headers);
+    type Refuse = (reason: RefusalReason, code: TRPC_ERROR_CODE_KEY, message: string, headers?: Record<string, string>) => CoreResponse;
+    const refuse: Refuse = (reason, code, message, headers) => {
+      const answer = this.refused(reason, this.errorResponse(code, message, req, headers));
       return unread ? { ...answer, close: true } : answer;
     };
     const { maxBodyBytes, maxHeldPolls } = this.options;
-    if (this.closed) return refuse('SERVICE_UNAVAILABLE', 'The server is shutting down; poll again', retryAfter());
-    if (request.method !== 'POST') return refuse('METHOD_NOT_SUPPORTED', 'Polls are POST requests', { allow: 'POST' });
+    if (this.closed) return refuse('closed', 'SERVICE_UNAVAILABLE', 'The server is shutting down; poll again', retryAfter());
+    if (request.method !== 'POST') return refuse('method', 'METHOD_NOT_SUPPORTED', 'Polls are POST requests', { allow: 'POST' });
     if (!isJsonContentType(request.header('content-type'))) {
-      return refuse('UNSUPPORTED_MEDIA_TYPE', 'Polls are JSON: send content-type: application/json');
+      return refuse('content-type', 'UNSUPPORTED_MEDIA_TYPE', 'Polls are JSON: send content-type: application/json');
     }
     if (Number(request.header('content-length') ?? 0) > maxBodyBytes) {
-      return refuse('PAYLOAD_TOO_LARGE', `The poll body is larger than ${maxBodyBytes} bytes`);
+      return refuse('body-too-large', 'PAYLOAD_TOO_LARGE', `The poll body is larger than ${maxBodyBytes} bytes`);
     }
-    if (this.inProgress >= maxHeldPolls) return refuse('SERVICE_UNAVAILABLE', 'Too many polls are in progress; poll again later', retryAfter());
+    if (this.inProgress >= maxHeldPolls) {
+      return refuse('held-polls', 'SERVICE_UNAVAILABLE', 'Too many polls are in progress; poll again later', retryAfter());
+    }
     this.inProgress++;
     try {
       let body: unknown;
@@ -193,8 +203,9 @@ class PollPipeline {
         body = await this.bodyOf(request.body);
       } catch (cause) {
         if (!(cause instanceof BodyError)) throw cause;
-        const code = cause.kind === 'too-large' ? 'PAYLOAD_TOO_LARGE' : cause.kind === 'timeout' ? 'TIMEOUT' : 'BAD_REQUEST';
-        return refuse(code, cause.message);
+        if (cause.kind === 'too-large') return refuse('body-too-large', 'PAYLOAD_TOO_LARGE', cause.message);
+        if (cause.kind === 'timeout') return refuse('body-timeout', 'TIMEOUT', cause.message);
+        return refuse('body-unreadable', 'BAD_REQUEST', cause.message);
       }
       return await this.handle(body, request);
     } finally {
@@ -218,15 +229,17 @@ class PollPipeline {
       try {
         body = JSON.parse(body);
       } catch {
-        return this.errorResponse('PARSE_ERROR', 'The poll body is not valid JSON', req);
+        return this.refused('parse', this.errorResponse('PARSE_ERROR', 'The poll body is not valid JSON', req));
       }
     }
     try {
       return parsePollRequest(body, { maxSubscriptions: this.options.maxSubscriptionsPerPoll });
     } catch (cause) {
       if (!(cause instanceof ProtocolError)) throw cause;
-      const code = cause.kind === 'too-many-subscriptions' ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-      return this.errorResponse(code, cause.message, req);
+      if (cause.kind === 'too-many-subscriptions') {
+        return this.refused('too-many-subscriptions', this.errorResponse('PAYLOAD_TOO_LARGE', cause.message, req));
+      }
+      return this.refused('invalid', this.errorResponse('BAD_REQUEST', cause.message, req));
     }
   }
 
@@ -243,7 +256,7 @@ class PollPipeline {
     if (poll.subscriptions.length === 0 && !this.sessions.has(caller.sessionKey)) return respond(200, EMPTY_ANSWER);
     const session = this.sessionFor(caller);
     if (!(session instanceof Session)) return session;
-    if (!session.admit(poll.poll)) return respond(200, STALE_ANSWER);
+    if (!session.admit(poll.poll)) return this.answered('stale', respond(200, STALE_ANSWER));
     if (poll.subscriptions.length === 0) {
       // The client's farewell: it has nothing left to follow.
       this.sessions.drop(caller.sessionKey, session);
@@ -251,7 +264,7 @@ class PollPipeline {
     }
     await this.reconcileAll(session, caller);
     for (const input of caller.inputs) input.release();
-    if (session.supersedes(poll.poll)) return respond(200, EMPTY_ANSWER);
+    if (session.supersedes(poll.poll)) return this.answered('released', respond(200, EMPTY_ANSWER));
     return this.answerWhenDue(session, caller, request.signal);
   }
 
@@ -266,7 +279,7 @@ class PollPipeline {
     try {
       ctx = await request.createContext(info);
     } catch (cause) {
-      return this.pollError(cause, req, undefined);
+      return this.refused('context', this.pollError(cause, req, undefined));
     }
     let identity: string | null | undefined;
     let anonymous: string | null | undefined;
@@ -274,7 +287,7 @@ class PollPipeline {
       identity = await this.opts.identify?.({ ctx: ctx as never });
       if (identity == null) anonymous = this.opts.budgetKey?.({ ctx: ctx as never, req: req as never });
     } catch (cause) {
-      return this.pollError(cause, req, ctx);
+      return this.refused('context', this.pollError(cause, req, ctx));
     }
     const verdicts = new Map<string, Verdict>();
     for (const sub of poll.subscriptions) {
@@ -327,7 +340,8 @@ class PollPipeline {
       process: 'The server is at its client limit; poll again later',
       identity: 'Too many clients for this identity; poll again later',
     });
-    return this.pollError(error, caller.req, caller.ctx, retryAfter());
+    const reason = session.scope === 'process' ? 'sessions' : 'identity-sessions';
+    return this.refused(reason, this.pollError(error, caller.req, caller.ctx, retryAfter()));
   }
 
   /** Cancels what the poll left out and reconciles the rest (§5 steps 5–6); starts wait until each run has begun. */
@@ -365,6 +379,7 @@ class PollPipeline {
         break;
       case 'adopt':
         decision.run.adopt(decision.lastEventId);
+        this.counters.run('adopted');
         break;
     }
     // onError reports a running procedure's errors with the latest poll, and the first poll's request is let go.
@@ -383,10 +398,14 @@ class PollPipeline {
     const init = { path: sub.path, input: input.settle(), lastEventId, origin: sub.cursor, ctx, req, onChange: session.wake };
     const run = new Run(init, this.runDeps);
     session.addRun(sub.key, run);
+    this.counters.run(!sub.cursor || sub.cursor.restart ? 'started' : 'resumed');
     return run.start();
   }
 
   private refuseRun(refusal: Refusal, sub: PollSubscription, caller: Caller): Verdict {
+    // The status the whole poll would have answered with, had it been refused.
+    if (refusal.scope === 'process') this.counters.refusal('runs', 503);
+    else this.counters.refusal('identity-runs', 429);
     const error = refusalError(refusal, {
       process: 'The server runs as many subscriptions as it can; retrying later',
       identity: 'Too many subscriptions for this identity; retrying later',
@@ -398,19 +417,63 @@ class PollPipeline {
   private async answerWhenDue(session: Session, caller: Caller, signal: AbortSignal): Promise<CoreResponse> {
     const { poll, verdicts } = caller;
     const { holdMs, coalesceMs } = this.options;
+    let outcome: PollOutcome = 'news';
     if (verdicts.size === 0 && !hasNews(session.runs, poll.subscriptions)) {
       // A poll that reaches its hold after close() began would otherwise keep close() waiting a whole hold.
-      if (!signal.aborted && !this.closed) {
-        await session.hold(poll.hold === undefined ? holdMs : Math.min(poll.hold, holdMs), coalesceMs, signal);
+      const ms = poll.hold === undefined ? holdMs : Math.min(poll.hold, holdMs);
+      const end = signal.aborted || this.closed ? 'released' : await session.hold(ms, coalesceMs, signal);
+      outcome = this.closed ? 'drain' : end === 'news' ? 'news' : end === 'expired' ? 'holdExpired' : 'released';
+      if (session.supersedes(poll.poll) || signal.aborted) {
+        return this.answered(outcome, respond(200, EMPTY_ANSWER, this.drainHeaders()));
       }
-      if (session.supersedes(poll.poll) || signal.aborted) return respond(200, EMPTY_ANSWER, this.drainHeaders());
     } else if (coalesceMs > 0) {
       await waitUntil({ ms: coalesceMs });
     }
     session.lastSeen = Date.now();
     const answer = buildAnswer(session.runs, poll.subscriptions, verdicts, this.options);
     for (const key of answer.forget) session.removeRun(key);
-    return respond(200, answer.body, this.drainHeaders());
+    return this.answered(outcome, respond(200, answer.body, this.drainHeaders()), answer.events);
+  }
+
+  /** Counts an answer by why it went out. */
+  private answered(outcome: PollOutcome, response: CoreResponse, events = 0): CoreResponse {
+    this.counters.poll(outcome, events);
+    return response;
+  }
+
+  /** Counts a refusal by reason with the status it answers with. */
+  private refused(reason: RefusalReason, response: CoreResponse): CoreResponse {
+    this.counters.refusal(reason, response.status);
+    return response;
+  }
+
+  stats(): LongPollStats {
+    const byPath: Record<string, number> = {};
+    let total = 0;
+    let bufferedEvents = 0;
+    for (const session of this.sessions.all()) {
+      for (const run of session.runs.values()) {
+        byPath[run.path] = (byPath[run.path] ?? 0) + 1;
+        total++;
+        bufferedEvents += run.pending.length;
+      }
+    }
+    const { ledger, options } = this;
+    return {
+      heldPolls: this.sessions.heldCount,
+      pollsInProgress: this.inProgress,
+      sessions: this.sessions.size,
+      runs: { total, byPath },
+      bufferedEvents,
+      bufferedBytes: ledger.bufferedBytes,
+      budgets: {
+        sessions: { used: ledger.sessions, limit: options.maxSessions },
+        runs: { used: ledger.runs, limit: options.maxRuns },
+        heldPolls: { used: this.inProgress, limit: options.maxHeldPolls },
+        totalBufferedBytes: { used: ledger.bufferedBytes, limit: options.maxTotalBufferedBytes },
+      },
+      counters: this.counters.snapshot(),
+    };
   }
 
   private pollError(cause: unknown, req: unknown, ctx: unknown, headers?: Record<string, string>): CoreResponse {
@@ -420,7 +483,7 @@ class PollPipeline {
 
   /** A subscription's error end, with `extra` fields after the shape's (`"retryAfterMs":…`). */
   private endWith(cause: unknown, sub: PollSubscription, at: { ctx: unknown; req: unknown }, extra = ''): Verdict {
-    const json = errorEndJson(this.shapeError, cause, { path: sub.path, input: sub.input, ctx: at.ctx, req: at.req });
+    const json = errorEndJson(this.shapeError, cause, { path: sub.path, input: sub.input, ctx: at.ctx, req: at.req }, this.counters.cursorError);
     return { errorJson: extra ? `${json.slice(0, -1)},${extra}}` : json };
   }
 

@@ -143,10 +143,15 @@ export type OnErrorFn = (opts: {
 /** Reports an error to `onError` and returns it with its formatted, serialized shape. */
 export type ErrorShaper = (cause: unknown, at: ErrorSite) => { error: TRPCError; shape: unknown };
 
-/** The wire `end` of a subscription that failed with `cause`; a cursor reason comes from the cause chain, whoever raised it. */
-export function errorEndJson(shapeError: ErrorShaper, cause: unknown, at: ErrorSite): string {
+/**
+ * The wire `end` of a subscription that failed with `cause`; a cursor reason comes from the cause chain, whoever raised it.
+ * `onReason` hears of that reason (for the operator's counters).
+ */
+export function errorEndJson(shapeError: ErrorShaper, cause: unknown, at: ErrorSite, onReason?: (reason: CursorErrorReason) => void): string {
   const { shape } = shapeError(cause, at);
-  return JSON.stringify({ type: 'error', error: shape, reason: cursorReasonOf(cause) });
+  const reason = cursorReasonOf(cause);
+  if (reason !== undefined) onReason?.(reason);
+  return JSON.stringify({ type: 'error', error: shape, reason });
 }
 
 /** The transport's own cursor verdict: the run is gone and its untracked events cannot be replayed. */

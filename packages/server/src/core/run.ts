@@ -1,5 +1,5 @@
 import { TRPCError, isTrackedEnvelope } from '@trpc/server';
-import { randomId, waitUntil, type Cursor } from '@trpc-longpoll/protocol';
+import { randomId, waitUntil, type Cursor, type CursorErrorReason } from '@trpc-longpoll/protocol';
 import type { InputOutcome } from './input';
 import { errorEndJson, lastEventIdOf, withLastEventId, type ErrorShaper, type ErrorSite, type ProcedureCall } from './procedures';
 import type { CachedRun } from './reconcile';
@@ -29,6 +29,8 @@ export interface RunDeps {
   open: (call: ProcedureCall) => Promise<AsyncIterator<unknown>>;
   serialize: (value: unknown) => unknown;
   shapeError: ErrorShaper;
+  /** Hears the cursor error reason of a run's error end (for the operator's counters). */
+  onCursorError?: (reason: CursorErrorReason) => void;
   /** Most events kept unacknowledged; beyond it the iterator is not pulled (backpressure). */
   maxBuffered: number;
   /** Most bytes kept unacknowledged (`bytesOf` each event); at or beyond it the iterator is not pulled. */
@@ -100,6 +102,11 @@ export class Run implements CachedRun {
     const input = 'value' in init.input ? withLastEventId(init.input.value, init.lastEventId) : undefined;
     this.position = lastEventIdOf(input);
     this.site = { path: init.path, input, ctx: init.ctx, req: init.req };
+  }
+
+  /** The procedure's path. */
+  get path(): string {
+    return this.site.path;
   }
 
   /** Serialized `WireEnd`, once the procedure has ended. */
@@ -208,7 +215,7 @@ export class Run implements CachedRun {
   }
 
   private fail(cause: unknown): void {
-    this.end = errorEndJson(this.deps.shapeError, cause, this.site);
+    this.end = errorEndJson(this.deps.shapeError, cause, this.site, this.deps.onCursorError);
     this.onChange();
   }
 

@@ -10,6 +10,9 @@ export interface HeldPoll {
   release(): void;
 }
 
+/** Why a hold ended: news (after the coalescing window), its time ran out, a newer poll or `close()` released it, or the client left. */
+export type HoldEnd = 'news' | 'expired' | 'released' | 'aborted';
+
 /**
  * The server's cache for one client (one link instance): its running
  * subscriptions and its current poll. Losing it loses nothing the cursors
@@ -65,23 +68,30 @@ export class Session {
    * 0 is the end of this event-loop turn, so a synchronous burst travels
    * together), `ms` plus up to a sixteenth of jitter pass (it spreads the
    * wake-ups of polls that started together), `signal` aborts, or a newer poll
-   * or `close()` releases it.
+   * or `close()` releases it. Resolves with why the hold ended.
    */
-  hold(ms: number, coalesceMs: number, signal: AbortSignal): Promise<void> {
+  async hold(ms: number, coalesceMs: number, signal: AbortSignal): Promise<HoldEnd> {
     let coalesce: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
-    return waitUntil({
+    let why: HoldEnd | undefined;
+    let ended = false;
+    await waitUntil({
       signal,
       ms: ms + Math.random() * (ms / 16),
       register: (release) => {
+        const end = (reason: HoldEnd) => () => {
+          if (!ended) why ??= reason;
+          release();
+        };
         const held: HeldPoll = {
           wake: () => {
-            coalesce ??= coalesceMs > 0 ? setTimeout(release, coalesceMs) : setImmediate(release);
+            coalesce ??= coalesceMs > 0 ? setTimeout(end('news'), coalesceMs) : setImmediate(end('news'));
           },
-          release,
+          release: end('released'),
         };
         this.heldPolls.add(held);
         this.held = held;
         return () => {
+          ended = true;
           if (coalesce) {
             clearTimeout(coalesce as ReturnType<typeof setTimeout>);
             clearImmediate(coalesce as ReturnType<typeof setImmediate>);
@@ -91,6 +101,7 @@ export class Session {
         };
       },
     });
+    return why ?? (signal.aborted ? 'aborted' : 'expired');
   }
 
   /** Adds a run the ledger has already admitted for this session's identity. */

@@ -25,6 +25,20 @@ export class SessionTable {
     this.sweeper.unref?.();
   }
 
+  /** Polls held right now. */
+  get heldCount(): number {
+    return this.heldPolls.size;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Every session, for the stats snapshot. */
+  all(): Iterable<Session> {
+    return this.sessions.values();
+  }
+
   has(key: string): boolean {
     return this.sessions.has(key);
   }
