@@ -58,3 +58,12 @@ export function waitUntil(opts: WaitOptions): Promise<void> {
     if (ms !== undefined) timer = setTimeout(done, Math.max(0, ms));
   });
 }
+
+/** `AbortSignal.timeout(ms)`, or the same made by hand where the host lacks it (React Native, older engines). */
+export function timeoutSignal(ms: number): AbortSignal {
+  if (typeof AbortSignal.timeout === 'function') return AbortSignal.timeout(ms);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`Timed out after ${ms} ms`)), ms);
+  (timer as { unref?: () => void }).unref?.();
+  return controller.signal;
+}

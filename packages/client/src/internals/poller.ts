@@ -6,6 +6,7 @@ import {
   parsePollResponse,
   randomId,
   readPollError,
+  timeoutSignal,
   waitUntil,
   type PollRequest,
   type PollResponse,
@@ -362,7 +363,7 @@ export class Poller {
   private async farewell(): Promise<void> {
     this.spoken = false;
     try {
-      const response = await this.send([], AbortSignal.timeout(this.opts.watchdogMarginMs));
+      const response = await this.send([], timeoutSignal(this.opts.watchdogMarginMs));
       await response.text();
     } catch {
       // Best effort: the server's idle expiry covers a farewell that got lost.
