@@ -29,6 +29,8 @@ export class Session {
   refusedAt = 0;
 
   constructor(
+    /** Its key in the session table (identity and client id). */
+    readonly key: string,
     /** Whom the session's budgets are counted against. */
     readonly identity: string,
     readonly client: string,

@@ -16,6 +16,9 @@ export class SessionTable {
   /** Every held poll, including one whose session was dropped while it began holding. */
   private readonly heldPolls = new Set<HeldPoll>();
   private readonly sweeper: ReturnType<typeof setInterval>;
+  /** Clients refused in the last grace, and the one timer that expires them: a flood of refusals costs one timer. */
+  private readonly refusedClients = new Set<string>();
+  private refusalTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly ledger: Ledger,
@@ -49,7 +52,7 @@ export class SessionTable {
     if (existing) return existing;
     const refusal = this.ledger.admitSession(identity);
     if (refusal) return refusal;
-    const session = new Session(identity, client, this.ledger, this.heldPolls);
+    const session = new Session(key, identity, client, this.ledger, this.heldPolls);
     this.sessions.set(key, session);
     let siblings = this.byClient.get(client);
     if (!siblings) this.byClient.set(client, (siblings = new Set()));
@@ -76,12 +79,40 @@ export class SessionTable {
     if (!siblings) return;
     const now = Date.now();
     for (const session of siblings) if (!session.held) session.refusedAt = now;
-    setTimeout(() => this.sweep(), REFUSAL_GRACE_MS + 10).unref?.();
+    this.refusedClients.add(client);
+    this.scheduleRefusals(REFUSAL_GRACE_MS);
+  }
+
+  private scheduleRefusals(ms: number): void {
+    if (this.refusalTimer) return;
+    this.refusalTimer = setTimeout(() => this.expireRefused(), ms + 10);
+    this.refusalTimer.unref?.();
+  }
+
+  /** Looks only at the refused clients' sessions; one refused too recently keeps the timer going. */
+  private expireRefused(): void {
+    this.refusalTimer = null;
+    const now = Date.now();
+    let soonest = Infinity;
+    for (const client of [...this.refusedClients]) {
+      let waiting = false;
+      for (const session of [...(this.byClient.get(client) ?? [])]) {
+        if (this.expired(session, now)) this.drop(session.key, session);
+        else if (session.refusedAt > 0) {
+          waiting = true;
+          soonest = Math.min(soonest, session.refusedAt + REFUSAL_GRACE_MS - now);
+        }
+      }
+      if (!waiting) this.refusedClients.delete(client);
+    }
+    if (soonest < Infinity) this.scheduleRefusals(Math.max(0, soonest));
   }
 
   /** Stops expiring sessions and answers every held poll now. */
   releaseAll(): void {
     clearInterval(this.sweeper);
+    if (this.refusalTimer) clearTimeout(this.refusalTimer);
+    this.refusalTimer = null;
     for (const held of [...this.heldPolls]) held.release();
   }
 
