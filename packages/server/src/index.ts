@@ -13,7 +13,8 @@ export {
   type PollOutcome,
   type RefusalReason,
 } from './core/pipeline';
-export type { EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './log/types';
+export type { ClusterChannel, EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './log/types';
+export { bookmark, claimBookmarks, isBookmark, takesBookmarks, type BookmarkClaim, type BookmarkData } from './log/bookmarks';
 export { EventLogGoneError, EventLogResetError, isEventLogCursorError, type EventLogCursorReason } from './log/errors';
 export { createMemoryEventLog, type MemoryEventLogOptions } from './log/memory';
 export { newEpoch } from './log/epoch';

@@ -53,4 +53,22 @@ export interface EventLog<TTopics extends EventLogTopics> {
   ): AsyncIterable<TrackedEnvelope<TTopics[K]>>;
   /** Ends every subscription and releases the log's resources. */
   close(): Promise<void>;
+  /**
+   * Messages between the instances that share this log, for the handler's
+   * `cluster` option. Absent on a log only one process can see (memory).
+   */
+  readonly cluster?: ClusterChannel;
+}
+
+/**
+ * A best-effort broadcast between the server instances behind one balancer.
+ * The handler uses it to drop a client's runs on every other instance when
+ * the client polls elsewhere or leaves; a lost message only delays that
+ * cleanup until idle expiry, never loses an event.
+ */
+export interface ClusterChannel {
+  /** Sends to every listening instance, possibly this one too (receivers ignore their own). Never throws. */
+  send(message: string): void;
+  /** Calls `onMessage` with every message sent after it starts; returns a function that stops it. */
+  listen(onMessage: (message: string) => void): () => void;
 }
