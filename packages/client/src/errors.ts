@@ -10,6 +10,10 @@ import type { CursorErrorReason } from '@trpc-longpoll/protocol';
  *   yields untracked events, so it cannot resume (`data.code` is `CONFLICT`);
  * - `gone`: the cursor is older than the event log keeps;
  * - `reset`: the cursor is ahead of the event log (flushed or restored).
+ * - `no-affinity`: as `resume-lost`, with the cause known: the load balancer
+ *   sent the poll to another instance than the one running the untracked
+ *   procedure; route clients by `lp_affinity` (docs/scaling.md) or yield
+ *   tracked events. Subscribing again behind the same balancer fails again.
  * Resync the data the subscription feeds, then subscribe again.
  */
 export class LongPollCursorError<TRouter extends AnyTRPCRouter = AnyTRPCRouter> extends TRPCClientError<TRouter> {

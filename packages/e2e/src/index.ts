@@ -15,6 +15,7 @@ export * from './cleanup';
 export * from './raw';
 export * from './rawHttp';
 export * from './instanceRouter';
+export * from './instanceProcess';
 export * from './redisEnv';
 export * from './eventLogSuite';
 export { formatReport, runSoak, type SoakOptions, type SoakReport } from './chaos/soak';

@@ -4,7 +4,7 @@
  * (tsx maps the workspace packages to their sources through tsconfig paths).
  *
  * Environment: REDIS_URL or REDIS_PATH (Unix socket), LOG_PREFIX, INSTANCE,
- * and optionally MAX_LEN, RESET_GRACE_MS, RECHECK_MS, HOLD_MS.
+ * and optionally MAX_LEN, RESET_GRACE_MS, RECHECK_MS, HOLD_MS, NO_CLUSTER=1.
  * Prints one line `{"listening":"http://127.0.0.1:<port>"}` when ready.
  */
 import { createServer } from 'node:http';
@@ -24,8 +24,9 @@ const log = createRedisEventLog<RoomTopics>({
   resetGraceMs: number('RESET_GRACE_MS'),
   recheckMs: number('RECHECK_MS'),
 });
-const router = createRoomRouter(log, env.INSTANCE ?? `pid-${process.pid}`);
-const longPoll = createLongPollNodeHandler({ router, holdMs: number('HOLD_MS') });
+const router = createRoomRouter(log, env.INSTANCE ?? `pid-${process.pid}`, () => longPoll.stats());
+// NO_CLUSTER=1: the instances do not tell each other where clients went (cleanup at idle expiry only).
+const longPoll = createLongPollNodeHandler({ router, holdMs: number('HOLD_MS'), cluster: env.NO_CLUSTER === '1' ? undefined : log.cluster });
 const trpc = createHTTPHandler({ router });
 const server = createServer((req, res) => longPoll(req, res, () => trpc(req, res)));
 

@@ -23,6 +23,12 @@ export interface FaultInfo {
 export interface ProxyOptions {
   upstreams: string[];
   fault?: (info: FaultInfo) => Fault | undefined;
+  /**
+   * How an upstream is chosen: round robin (the default), or by a hash of a
+   * query parameter, as nginx's `hash $arg_lp_affinity consistent` does
+   * (requests without it go round robin).
+   */
+  balance?: 'round-robin' | { hashQuery: string };
 }
 
 export interface TestProxy {
@@ -53,7 +59,7 @@ export async function startProxy(opts: ProxyOptions): Promise<TestProxy> {
 
   const server = createServer((req, res) => {
     const n = ++count;
-    const upstream = upstreams[turn++ % upstreams.length]!;
+    const upstream = upstreams[pick(req.url ?? '/')]!;
     const path = req.url ?? '/';
     const fault = opts.fault?.({ n, method: req.method ?? 'GET', path, upstream });
     void serve(req, res, upstream, fault).catch(() => {
@@ -62,6 +68,15 @@ export async function startProxy(opts: ProxyOptions): Promise<TestProxy> {
       else res.writeHead(502, { 'content-type': 'text/plain' }).end('Bad gateway');
     });
   });
+  function pick(target: string): number {
+    const balance = opts.balance;
+    const value = typeof balance === 'object' ? new URL(target, 'http://x').searchParams.get(balance.hashQuery) : null;
+    if (value === null) return turn++ % upstreams.length;
+    let hash = 0;
+    for (let i = 0; i < value.length; i++) hash = (Math.imul(hash, 31) + value.charCodeAt(i)) | 0;
+    return (hash >>> 0) % upstreams.length;
+  }
+
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

@@ -127,7 +127,7 @@ describe('security: identity binding', () => {
     expect(hijack.json.results[stolen.subscriptions[0].key].end).toMatchObject({ type: 'error', reason: 'resume-lost' });
     // 3. A farewell in her name.
     const farewell = await bob.send({ ...stolen, poll: 1e12 + 2, subscriptions: [] });
-    expect(farewell.json).toEqual({ v: 1, results: {} });
+    expect(farewell.json).toEqual({ v: 1, results: {}, via: expect.any(String) });
 
     // Alice's run was neither read, cancelled nor replaced: it goes on delivering, in order, once.
     app.inbox('alice').publish('secret-3');
@@ -154,8 +154,12 @@ describe('security: identity binding', () => {
     await rec.untilData(1);
     await waitFor(() => alice.sent.length >= 2);
     for (const poll of alice.sent) {
-      expect(poll.url).toBe(server.url);
-      expect(new URL(poll.url).search).toBe('');
+      const url = new URL(poll.url);
+      expect(url.origin + url.pathname.replace(/\/$/, '')).toBe(server.url);
+      // Only the affinity token, for balancers to hash on: 48 bits, not the client id (docs/scaling.md, "Affinity").
+      expect([...url.searchParams.keys()]).toEqual(['lp_affinity']);
+      expect(url.searchParams.get('lp_affinity')).toMatch(/^[0-9a-f]{12}$/);
+      expect(poll.url).not.toContain(poll.body.client);
     }
     expect(alice.sent.at(-1)!.body.subscriptions[0].cursor.run).toEqual(expect.any(String));
   });

@@ -7,6 +7,15 @@ export const PROTOCOL_VERSION = 1 as const;
 export type ProtocolVersion = typeof PROTOCOL_VERSION;
 
 /**
+ * The revision of version 1 this package speaks (docs/protocol.md, "Versions"). A client
+ * sends it as `minor`; a server uses the fields and values a revision adds only with
+ * clients that sent at least that revision, and a server that predates them ignores
+ * the field, so every pairing of old and new works. 1: bookmarks, `via`/`prev`, and
+ * the `no-affinity` cursor error.
+ */
+export const PROTOCOL_MINOR = 1 as const;
+
+/**
  * A subscription's position, minted by the server and echoed by the client.
  * It is the only thing a server needs to continue a subscription, so any
  * instance can answer any poll.
@@ -44,6 +53,10 @@ export interface PollRequest {
   connectionParams?: Record<string, string> | null;
   /** Every active subscription of the client. A subscription left out is cancelled. */
   subscriptions: PollSubscription[];
+  /** The revision of version 1 the client speaks; absent means 0. */
+  minor?: number;
+  /** The `via` of the last answer the client got: the instance that served its previous poll. */
+  prev?: string;
 }
 
 /** One event, as the procedure yielded it. */
@@ -54,16 +67,23 @@ export interface WireEvent {
   id?: string;
   /** The yielded value (for tracked events the inner data), serialized with the output transformer. */
   data?: unknown;
+  /**
+   * A position-only event (revision 1): it moves the cursor's `lastEventId` to `id` and
+   * is never delivered to the application. It has no `data`.
+   */
+  bookmark?: true;
 }
 
 /**
  * Why a subscription could not be continued from its cursor:
  * - `resume-lost`: the server lost the run and the procedure is untracked, so it cannot be resumed;
  * - `gone`: the cursor is older than the event log's retention;
- * - `reset`: the cursor is ahead of the event log (the log was flushed or restored from an older copy).
+ * - `reset`: the cursor is ahead of the event log (the log was flushed or restored from an older copy);
+ * - `no-affinity` (revision 1): as `resume-lost`, and the reason is known: the load balancer sent
+ *   the client's poll to another instance than the one running the untracked procedure.
  */
-export type CursorErrorReason = 'resume-lost' | 'gone' | 'reset';
-export const CURSOR_ERROR_REASONS: readonly CursorErrorReason[] = ['resume-lost', 'gone', 'reset'];
+export type CursorErrorReason = 'resume-lost' | 'gone' | 'reset' | 'no-affinity';
+export const CURSOR_ERROR_REASONS: readonly CursorErrorReason[] = ['resume-lost', 'gone', 'reset', 'no-affinity'];
 
 export type WireEnd =
   | { type: 'stopped' }
@@ -101,6 +121,11 @@ export interface PollResponse {
    * numbering (its client id is used elsewhere) and should continue under a fresh client id.
    */
   stale?: true;
+  /**
+   * The instance that answered (revision 1), for the client to send back as `prev`: an
+   * instance that sees another's name there knows the balancer moved the client.
+   */
+  via?: string;
 }
 
 /** A poll-wide failure (bad request, context error, overload). */

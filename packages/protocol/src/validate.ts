@@ -114,6 +114,8 @@ export function parsePollRequest(value: unknown, limits: RequestLimits): PollReq
     subscriptions: [],
   };
   if (value.hold !== undefined) request.hold = counter(value.hold, 'hold');
+  if (value.minor !== undefined) request.minor = counter(value.minor, 'minor');
+  if (value.prev !== undefined) request.prev = shortString(value.prev, 'prev');
   const seen = new Set<string>();
   subs.forEach((sub, i) => {
     const parsed = parseSubscription(sub, `subscriptions[${i}]`);
@@ -128,7 +130,10 @@ function parseEvent(value: unknown, field: string): WireEvent {
   if (!isRecord(value)) fail(`${field} must be an object`);
   const event: WireEvent = { seq: counter(value.seq, `${field}.seq`) };
   if (value.id !== undefined) event.id = shortString(value.id, `${field}.id`, 1024);
-  if ('data' in value) event.data = value.data;
+  if (value.bookmark === true) {
+    if (event.id === undefined) fail(`${field} is a bookmark without an id`);
+    event.bookmark = true;
+  } else if ('data' in value) event.data = value.data;
   return event;
 }
 
@@ -171,6 +176,7 @@ export function parsePollResponse(value: unknown): PollResponse {
   const response: PollResponse = { v: PROTOCOL_VERSION, results };
   if (value.more === true) response.more = true;
   if (value.stale === true) response.stale = true;
+  if (value.via !== undefined) response.via = shortString(value.via, 'via');
   return response;
 }
 

@@ -3,7 +3,10 @@ import { waitUntil } from '@trpc-longpoll/protocol';
 import {
   EventLogGoneError,
   EventLogResetError,
+  bookmark,
+  claimBookmarks,
   newEpoch,
+  type ClusterChannel,
   type EventLog,
   type EventLogSubscribeOptions,
   type EventLogTopics,
@@ -51,6 +54,12 @@ export interface RedisEventLogOptions {
   blockMs?: number;
   /** A waiting subscription re-reads its stream at least this often (ms), whatever the reader reports. Default 15 000. */
   recheckMs?: number;
+  /**
+   * Under a long-poll transport that takes bookmarks, a subscription repeats
+   * its position at most this often (ms), so a procedure that filters events
+   * still moves its client's cursor. Default 30 000.
+   */
+  bookmarkIntervalMs?: number;
 }
 
 type Entry = [id: string, fields: string[]];
@@ -88,6 +97,7 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
   const serializer = opts.serializer ?? defaultSerializer;
   const readBatch = opts.readBatch ?? 100;
   const recheckMs = opts.recheckMs ?? 15_000;
+  const bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 30_000;
 
   const keyPrefix = opts.redis instanceof Redis ? opts.redis.options.keyPrefix : typeof opts.redis === 'object' ? opts.redis.keyPrefix : undefined;
   if (keyPrefix) {
@@ -115,6 +125,7 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
   }
   const waker = new StreamWaker(reader, client, { blockMs: opts.blockMs ?? 5_000, count: 100 });
   const closing = new AbortController();
+  const cluster = redisClusterChannel(client, `${prefix}cluster`, closing.signal);
 
   // Both keys of a topic share a hash tag: the scripts touch one slot.
   const keysOf = (topic: string) => {
@@ -136,12 +147,19 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
 
   async function* follow(topic: string, options: EventLogSubscribeOptions): AsyncGenerator<TrackedEnvelope<unknown>> {
     const { signal } = options;
+    // Before any await: the server holds the subscription's announcement until its position is out.
+    const claim = claimBookmarks(signal);
     const { stream, meta } = keysOf(topic);
     const release = waker.watch(stream);
     try {
       let position: StreamPosition;
       const cursor = options.lastEventId;
-      if (cursor == null) {
+      if (cursor != null) claim?.settle();
+      if (cursor == null && claim) {
+        // "From now", pinned: the head (its epoch made if the topic is new), which a run started later elsewhere replays from.
+        const [epoch, n, ms] = await client.trpcLongPollHead(meta, newEpoch());
+        position = { epoch, id: `${ms}-${n}`, n: Number(n) };
+      } else if (cursor == null) {
         // "From now": the newest entry, read atomically with the topic's epoch.
         const [epoch, n, ms] = await client.trpcLongPollRead(stream, meta, '+', 1);
         position = epoch && n && ms ? { epoch, id: `${ms}-${n}`, n: Number(n) } : { epoch: null, id: ORIGIN, n: 0 };
@@ -150,15 +168,28 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
         if (!parsed) throw new EventLogResetError({ topic, cursor });
         position = parsed;
       }
+      const idOf = (at: StreamPosition) => (at.epoch ? formatEventId(at.epoch, at.id) : at.id);
+      let bookmarked = -1;
+      let bookmarkedAt = Date.now();
+      if (claim && cursor == null) {
+        bookmarked = position.n;
+        yield bookmark(idOf(position));
+        claim.settle();
+      }
       /** Set while the cursor is ahead of the log: when the grace period ends. */
       let graceEnds: number | null = null;
 
       for (;;) {
         if (signal?.aborted) return;
         if (closing.signal.aborted) throw new Error('The event log was closed');
+        if (claim && position.n !== bookmarked && Date.now() - bookmarkedAt >= bookmarkIntervalMs) {
+          bookmarked = position.n;
+          bookmarkedAt = Date.now();
+          yield bookmark(idOf(position));
+        }
         const [epoch, metaN, , entries] = await read(stream, meta, position.id);
         if (signal?.aborted) return;
-        const cursorText = () => (position.epoch ? formatEventId(position.epoch, position.id) : position.id);
+        const cursorText = () => idOf(position);
 
         const ahead = epoch === null ? position.n > 0 : epoch === position.epoch && Number(metaN) < position.n;
         if (ahead) {
@@ -218,12 +249,47 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
       if (closing.signal.aborted) throw new Error('The event log is closed');
       return follow(topic, options) as AsyncIterable<TrackedEnvelope<TTopics[K]>>;
     },
+    cluster,
     async close() {
       if (closing.signal.aborted) return;
       closing.abort();
       waker.close();
       reader.disconnect();
       if (owned) await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/**
+ * The log's `cluster` channel: Redis pub/sub on one channel. Its subscriber
+ * connection (a third one) opens on the first `listen` and closes with the log.
+ */
+function redisClusterChannel(client: Redis, channel: string, closing: AbortSignal): ClusterChannel {
+  const listeners = new Set<(message: string) => void>();
+  let subscriber: Redis | null = null;
+  const open = () => {
+    const connection = client.duplicate();
+    connection.on('error', () => {
+      // Best effort: a lost connection only delays cleanup on the other instances; ioredis reconnects and resubscribes.
+    });
+    connection.on('message', (_channel: string, message: string) => {
+      for (const listener of listeners) listener(message);
+    });
+    void connection.subscribe(channel).catch(() => {});
+    closing.addEventListener('abort', () => connection.disconnect(), { once: true });
+    return connection;
+  };
+  return {
+    send(message) {
+      if (closing.aborted) return;
+      client.publish(channel, message).catch(() => {});
+    },
+    listen(onMessage) {
+      listeners.add(onMessage);
+      if (!subscriber && !closing.aborted) subscriber = open();
+      return () => {
+        listeners.delete(onMessage);
+      };
     },
   };
 }

@@ -58,13 +58,15 @@ function counters(changes: {
   runs?: Partial<LongPollCounters['runs']>;
   cursorErrors?: Partial<LongPollCounters['cursorErrors']>;
   eventsDelivered?: number;
+  moves?: Partial<LongPollCounters['moves']>;
 }): LongPollCounters {
   return {
     polls: { news: 0, holdExpired: 0, released: 0, drain: 0, stale: 0, ...changes.polls },
     refusals: changes.refusals ?? {},
     runs: { started: 0, resumed: 0, adopted: 0, ...changes.runs },
-    cursorErrors: { 'resume-lost': 0, gone: 0, reset: 0, ...changes.cursorErrors },
+    cursorErrors: { 'resume-lost': 0, gone: 0, reset: 0, 'no-affinity': 0, ...changes.cursorErrors },
     eventsDelivered: changes.eventsDelivered ?? 0,
+    moves: { announced: 0, dropped: 0, ...changes.moves },
   };
 }
 

@@ -36,7 +36,8 @@ export function advanceCursor(cursor: Cursor | undefined, result: SubscriptionRe
   for (const event of result.events ?? []) {
     if (!isNewEvent(next, event)) continue;
     next = afterEvent(next, event);
-    news?.push(event);
+    // A bookmark only moves the position; the application never sees it.
+    if (!event.bookmark) news?.push(event);
   }
   return next;
 }

@@ -27,9 +27,16 @@ export interface PollOptions {
   changeDelayMs?: number;
   /** Backoff after transient failures (full jitter; `Retry-After` is honoured). */
   retry?: RetryOptions;
+  /**
+   * Adds `lp_affinity=<token>` to the poll URL: a value that stays the same for the client's
+   * life (across tabs when they share a poll) and tells nothing of its id, for a load
+   * balancer to hash on, so each client's polls reach one instance (docs/scaling.md,
+   * "Affinity"). Default true; false leaves the URL as given.
+   */
+  affinity?: boolean;
 }
 
-type Defaulted = 'holdMs' | 'watchdogMarginMs' | 'changeDelayMs' | 'retry';
+type Defaulted = 'holdMs' | 'watchdogMarginMs' | 'changeDelayMs' | 'retry' | 'affinity';
 
 /** `PollOptions` as the poll loop uses them: every default filled in, the transformer resolved. */
 export type PollerOptions = Omit<PollOptions, Defaulted> &
@@ -47,5 +54,6 @@ export function pollerOptions(opts: PollOptions, transformer: TRPCCombinedDataTr
     watchdogMarginMs: opts.watchdogMarginMs ?? 10_000,
     changeDelayMs: opts.changeDelayMs ?? 2,
     retry: opts.retry ?? {},
+    affinity: opts.affinity ?? true,
   };
 }

@@ -1,5 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
 import {
+  PROTOCOL_MINOR,
   PROTOCOL_VERSION,
   isRetryableHttpStatus,
   isRetryableRpcCode,
@@ -12,6 +13,7 @@ import {
   type PollResponse,
   type SubscriptionResult,
 } from '@trpc-longpoll/protocol';
+import { affinityUrl } from './affinity';
 import { backoffDelay, parseRetryAfter, staleStep } from './backoff';
 import { deserializeShape, pollError, type WireFailure } from './failures';
 import { evaluate, type PollerOptions } from './options';
@@ -84,6 +86,8 @@ export class Poller {
   private backoffUntil = 0;
   /** A poll reached the server, which may hold state for this client. */
   private spoken = false;
+  /** The instance that answered last (`via`), told to the next one as `prev`. */
+  private via: string | undefined;
 
   constructor(
     private readonly opts: PollLoopOptions,
@@ -195,8 +199,9 @@ export class Poller {
     const poll = this.opts.nextPoll ? this.opts.nextPoll(this.pollNumber) : this.pollNumber + 1;
     this.pollNumber = poll;
     this.opts.onPoll?.(poll, this.clientId);
-    return {
+    const body: PollRequest = {
       v: PROTOCOL_VERSION,
+      minor: PROTOCOL_MINOR,
       client: this.clientId,
       poll,
       // After a failure, the first poll that gets through should say so at once (`started`), not after a full hold.
@@ -209,6 +214,8 @@ export class Poller {
         return sub;
       }),
     };
+    if (this.via !== undefined) body.prev = this.via;
+    return body;
   }
 
   /** `url`, `headers` and `connectionParams` are evaluated for every poll, so tokens can rotate. */
@@ -219,7 +226,7 @@ export class Poller {
       evaluate(this.opts.connectionParams),
     ]);
     const fetchFn = this.opts.fetch ?? globalThis.fetch;
-    return fetchFn(url, {
+    return fetchFn(this.opts.affinity ? affinityUrl(url, this.clientId) : url, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
       body: JSON.stringify(this.body(entries, connectionParams)),
@@ -285,6 +292,7 @@ export class Poller {
       this.transient(active, new TRPCClientError(`The poll answer is not a trpc-longpoll response: ${(cause as Error).message}`));
       return;
     }
+    this.via = answer.via;
     if (answer.stale) {
       this.stale(active);
       return;

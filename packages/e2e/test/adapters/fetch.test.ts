@@ -91,6 +91,6 @@ describe('fetch adapter', () => {
 
     await deliversThroughAdapter(`${server.url}/api/trpc`, fixture);
     expect(spy.polls.length).toBeGreaterThan(0);
-    expect(spy.polls[0]!.req.url).toBe(`${server.url}/api/trpc`);
+    expect(spy.polls[0]!.req.url).toMatch(new RegExp(`^${server.url}/api/trpc\\?lp_affinity=[0-9a-f]{12}$`));
   });
 });

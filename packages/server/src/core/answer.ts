@@ -73,7 +73,8 @@ export function buildAnswer(
     } else if (run?.failedAtStart) {
       forget.push(sub.key);
       parts.push(`${key}:{"end":${run.endJson}}`);
-    } else if (run && (run.hasNews || sub.cursor?.run !== run.id)) {
+    } else if (run && (run.pending.length > 0 || run.endJson !== null || sub.cursor?.run !== run.id)) {
+      // Bookmarks wake no poll, but travel with any answer that goes out.
       parts.push(`${key}:${resultOf(run, batch, limits)}`);
     }
   }

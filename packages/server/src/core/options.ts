@@ -75,9 +75,15 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
    * docs/deploying.md, "Client addresses"). Without it, an anonymous poll counts against its client id.
    */
   budgetKey?: (opts: { ctx: import('@trpc/server').inferRouterContext<TRouter>; req: TRequest }) => string | null | undefined;
+  /**
+   * A channel shared by every instance behind the balancer, such as a shared event log's
+   * (`log.cluster`). When a client's poll reaches this instance after another one, or it
+   * leaves, the others stop its procedures at once instead of at idle expiry.
+   */
+  cluster?: import('../log/types').ClusterChannel;
 }
 
-export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify' | 'budgetKey'>>;
+export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify' | 'budgetKey' | 'cluster'>>;
 
 export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): ResolvedOptions {
   const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;

@@ -4,6 +4,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   parsePollRequest,
+  randomId,
   waitUntil,
   type PollRequest,
   type PollSubscription,
@@ -16,6 +17,7 @@ import {
   errorEndJson,
   findProcedure,
   lastEventIdOf,
+  noAffinityError,
   resumeLostError,
   startProcedure,
   type ErrorShaper,
@@ -31,6 +33,7 @@ import { SessionTable } from './sessions';
 import { StatsCounters, type LongPollStats, type PollOutcome, type RefusalReason } from './stats';
 import { EMPTY_ANSWER, STALE_ANSWER, buildAnswer, hasNews, type Verdict } from './answer';
 import { INTERNAL_ERROR, reportBug } from './bug';
+import { ClusterLink } from './cluster';
 
 export type { CoreResponse, HttpRequest, PollBody } from './http';
 export type { BudgetUse, LongPollCounters, LongPollStats, PollOutcome, RefusalReason } from './stats';
@@ -59,6 +62,10 @@ interface Caller {
   sessionKey: string;
   inputs: LazyInput[];
   verdicts: Map<string, Verdict>;
+  /** The revision of version 1 the client speaks (§2, "Versions"). */
+  minor: number;
+  /** The client's previous poll was answered by another instance (its `prev` names it). */
+  cameFromElsewhere: boolean;
 }
 
 /** The one pipeline every adapter hands its requests to. */
@@ -113,6 +120,9 @@ class PollPipeline {
   /** Polls between admission and answer: reading a body, creating a context, held. */
   private inProgress = 0;
   private closed = false;
+  /** This instance's name in answers (`via`) and among its peers; not a secret, only tells instances apart. */
+  private readonly instance = randomId(9);
+  private readonly cluster: ClusterLink | null;
 
   constructor(private readonly opts: LongPollOptions<AnyTRPCRouter, any>) {
     const { router } = opts;
@@ -139,6 +149,11 @@ class PollPipeline {
       maxEventBytes: options.maxEventBytes,
       ledger,
     };
+    this.cluster = opts.cluster
+      ? new ClusterLink(opts.cluster, this.instance, (notice) => {
+          if (this.sessions.movedAway(notice.session, notice.poll)) this.counters.move('dropped');
+        })
+      : null;
   }
 
   async serve(request: HttpRequest): Promise<CoreResponse> {
@@ -154,6 +169,7 @@ class PollPipeline {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.cluster?.close();
     this.sessions.releaseAll();
     // Let released polls build their answers before the runs go away.
     await new Promise((resolve) => setImmediate(resolve));
@@ -252,20 +268,43 @@ class PollPipeline {
       this.sessions.refuse(poll.client);
       return caller;
     }
-    // A farewell from a client the server has no state for needs none made for it.
-    if (poll.subscriptions.length === 0 && !this.sessions.has(caller.sessionKey)) return respond(200, EMPTY_ANSWER);
+    const empty = this.signed(caller, EMPTY_ANSWER);
+    if (poll.subscriptions.length === 0) {
+      // The client's farewell: it has nothing left to follow, here or on any other instance.
+      this.announce(caller);
+      const session = this.sessions.get(caller.sessionKey);
+      if (!session) return respond(200, empty);
+      if (!session.admit(poll.poll)) return this.answered('stale', respond(200, this.signed(caller, STALE_ANSWER)));
+      this.sessions.drop(caller.sessionKey, session);
+      return respond(200, empty);
+    }
     const session = this.sessionFor(caller);
     if (!(session instanceof Session)) return session;
-    if (!session.admit(poll.poll)) return this.answered('stale', respond(200, STALE_ANSWER));
-    if (poll.subscriptions.length === 0) {
-      // The client's farewell: it has nothing left to follow.
-      this.sessions.drop(caller.sessionKey, session);
-      return respond(200, EMPTY_ANSWER);
-    }
+    const previous = session.newestPoll;
+    if (!session.admit(poll.poll)) return this.answered('stale', respond(200, this.signed(caller, STALE_ANSWER)));
+    // A client's first poll is number 1; any other number here may follow polls another instance served.
+    if (caller.cameFromElsewhere || poll.poll !== (previous < 0 ? 1 : previous + 1)) this.announce(caller);
     await this.reconcileAll(session, caller);
     for (const input of caller.inputs) input.release();
-    if (session.supersedes(poll.poll)) return this.answered('released', respond(200, EMPTY_ANSWER));
+    if (session.supersedes(poll.poll)) return this.answered('released', respond(200, empty));
     return this.answerWhenDue(session, caller, request.signal);
+  }
+
+  /**
+   * Tells the other instances (the `cluster` option) that this one serves the
+   * client now, so they stop its procedures instead of running them until idle
+   * expiry. Only when the client may have been elsewhere: a poll that follows
+   * its predecessor here, answered here, costs no message.
+   */
+  private announce(caller: Caller): void {
+    if (!this.cluster) return;
+    this.counters.move('announced');
+    this.cluster.moved({ session: caller.sessionKey, poll: caller.poll.poll });
+  }
+
+  /** An answer for a client of revision 1 names this instance (`via`), which the client sends back as `prev`. */
+  private signed(caller: Caller, body: string): string {
+    return caller.minor >= 1 ? `${body.slice(0, -1)},"via":${JSON.stringify(this.instance)}}` : body;
   }
 
   /**
@@ -303,6 +342,8 @@ class PollPipeline {
       identity: identity != null ? `id:${identity}` : anonymous != null ? `key:${anonymous}` : `client:${poll.client}`,
       inputs,
       verdicts,
+      minor: poll.minor ?? 0,
+      cameFromElsewhere: poll.prev !== undefined && poll.prev !== this.instance,
     };
   }
 
@@ -367,10 +408,14 @@ class PollPipeline {
   private apply(session: Session, sub: PollSubscription, input: LazyInput, caller: Caller): Promise<void> | undefined {
     const decision = reconcile(sub.cursor, session.runs.get(sub.key), () => lastEventIdOf(input.peekOrRead()));
     switch (decision.action) {
-      case 'lost':
+      case 'lost': {
         session.removeRun(sub.key);
-        caller.verdicts.set(sub.key, this.endWith(resumeLostError(), sub, caller));
+        // The client names the instance its run was on; if that one is alive, the balancer moved the client.
+        const moved = caller.minor >= 1 && caller.cameFromElsewhere && this.cluster?.isPeer(caller.poll.prev!) === true;
+        const error = moved ? noAffinityError() : resumeLostError();
+        caller.verdicts.set(sub.key, this.endWith(error, sub, caller));
         return undefined;
+      }
       case 'start':
         session.removeRun(sub.key);
         return this.startRun(session, sub, input, decision.lastEventId, caller);
@@ -395,7 +440,8 @@ class PollPipeline {
       return undefined;
     }
     const { ctx, req } = caller;
-    const init = { path: sub.path, input: input.settle(), lastEventId, origin: sub.cursor, ctx, req, onChange: session.wake };
+    const bookmarks = caller.minor >= 1;
+    const init = { path: sub.path, input: input.settle(), lastEventId, origin: sub.cursor, ctx, req, onChange: session.wake, bookmarks };
     const run = new Run(init, this.runDeps);
     session.addRun(sub.key, run);
     this.counters.run(!sub.cursor || sub.cursor.restart ? 'started' : 'resumed');
@@ -424,7 +470,7 @@ class PollPipeline {
       const end = signal.aborted || this.closed ? 'released' : await session.hold(ms, coalesceMs, signal);
       outcome = this.closed ? 'drain' : end === 'news' ? 'news' : end === 'expired' ? 'holdExpired' : 'released';
       if (session.supersedes(poll.poll) || signal.aborted) {
-        return this.answered(outcome, respond(200, EMPTY_ANSWER, this.drainHeaders()));
+        return this.answered(outcome, respond(200, this.signed(caller, EMPTY_ANSWER), this.drainHeaders()));
       }
     } else if (coalesceMs > 0) {
       await waitUntil({ ms: coalesceMs });
@@ -432,7 +478,7 @@ class PollPipeline {
     session.lastSeen = Date.now();
     const answer = buildAnswer(session.runs, poll.subscriptions, verdicts, this.options);
     for (const key of answer.forget) session.removeRun(key);
-    return this.answered(outcome, respond(200, answer.body, this.drainHeaders()), answer.events);
+    return this.answered(outcome, respond(200, this.signed(caller, answer.body), this.drainHeaders()), answer.events);
   }
 
   /** Counts an answer by why it went out. */

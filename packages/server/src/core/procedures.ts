@@ -165,6 +165,21 @@ export function resumeLostError(): TRPCError {
   });
 }
 
+/**
+ * `resume-lost` with its cause known (revision 1 clients): the client's poll came from
+ * another instance, which runs the untracked procedure; only routing the client's polls
+ * to one instance (affinity) or tracked events make such a subscription work.
+ */
+export function noAffinityError(): TRPCError {
+  const marker = Object.assign(new Error('no-affinity'), { cursorReason: 'no-affinity' as const });
+  return new TRPCError({
+    code: 'CONFLICT',
+    message:
+      'The subscription cannot continue: its procedure yields untracked events, which only the instance running it has, and the load balancer sent this poll to another instance. Route each client to one instance by the lp_affinity query parameter (docs/scaling.md, "Affinity"), or yield tracked() events.',
+    cause: marker,
+  });
+}
+
 export function createErrorShaper(router: AnyTRPCRouter, onError: OnErrorFn | undefined): ErrorShaper {
   const config = configOf(router);
   return (cause, at) => {

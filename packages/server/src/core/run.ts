@@ -1,5 +1,6 @@
 import { TRPCError, isTrackedEnvelope } from '@trpc/server';
 import { randomId, waitUntil, type Cursor, type CursorErrorReason } from '@trpc-longpoll/protocol';
+import { isBookmark, markBookmarks, type BookmarkHooks } from '../log/bookmarks';
 import type { InputOutcome } from './input';
 import { errorEndJson, lastEventIdOf, withLastEventId, type ErrorShaper, type ErrorSite, type ProcedureCall } from './procedures';
 import type { CachedRun } from './reconcile';
@@ -10,7 +11,16 @@ export interface BufferedEvent {
   /** The `tracked()` id, if any. */
   id: string | undefined;
   json: string;
+  /** A position-only event (§4): it moves the client's cursor, is never delivered, and wakes no held poll. */
+  bookmark?: true;
 }
+
+/**
+ * Longest a new run's announcement waits for the start position its source
+ * promised (`claimBookmarks`): a log answers in a round trip; a source that
+ * never delivers must not keep `started` from the client for long.
+ */
+const POSITION_WAIT_MS = 2_000;
 
 /** The process-wide count of buffered bytes that every run adds to and takes from. */
 export interface ByteLedger {
@@ -54,6 +64,8 @@ export interface RunInit {
   req: unknown;
   /** Something a poll could answer with has appeared. */
   onChange: () => void;
+  /** The client takes bookmarks (revision 1): the procedure's signal says so to its event log. */
+  bookmarks: boolean;
 }
 
 /** What an event is counted as: its JSON and the objects around it, so byte budgets track memory. */
@@ -74,6 +86,8 @@ export class Run implements CachedRun {
   /** Where the run's errors are reported from; its input goes once the procedure has validated it. */
   private readonly site: ErrorSite & { path: string };
   private readonly onChange: () => void;
+  /** The client takes bookmarks; without it, one a procedure yields anyway is dropped. */
+  private readonly takesBookmarks: boolean;
   /** The input could not be read: the run fails with this instead of calling the procedure. */
   private readonly refusal: { error: unknown } | null;
   private iterator: AsyncIterator<unknown> | null = null;
@@ -91,6 +105,13 @@ export class Run implements CachedRun {
   private position: string | undefined;
   /** The procedure yielded an untracked event, so positions by id are not complete. */
   private untracked = false;
+  /** Tracked id of the newest event buffered or acknowledged: a bookmark at it says nothing new. */
+  private newestId: string | undefined;
+  /** Bookmarks among the buffered events: they are answered, but wake no held poll. */
+  private bookmarksBuffered = 0;
+  /** The procedure's source promised a start position (a bookmark) and it has not come yet. */
+  private awaitingPosition = false;
+  private positionArrived: (() => void) | null = null;
 
   constructor(
     init: RunInit,
@@ -98,10 +119,28 @@ export class Run implements CachedRun {
   ) {
     this.origin = init.origin;
     this.onChange = init.onChange;
+    this.takesBookmarks = init.bookmarks;
     this.refusal = 'error' in init.input ? init.input : null;
     const input = 'value' in init.input ? withLastEventId(init.input.value, init.lastEventId) : undefined;
     this.position = lastEventIdOf(input);
+    this.newestId = this.position;
     this.site = { path: init.path, input, ctx: init.ctx, req: init.req };
+    if (init.bookmarks) markBookmarks(this.controller.signal, this.bookmarkHooks());
+  }
+
+  /** Made in a method of its own, so the hooks keep only the run alive, not the constructor's input. */
+  private bookmarkHooks(): BookmarkHooks {
+    return {
+      claim: () => {
+        this.awaitingPosition = true;
+      },
+      settle: () => this.positionSettled(),
+    };
+  }
+
+  private positionSettled(): void {
+    this.awaitingPosition = false;
+    this.positionArrived?.();
   }
 
   /** The procedure's path. */
@@ -145,7 +184,19 @@ export class Run implements CachedRun {
       this.closeIterator();
       return;
     }
+    // The first pull runs the procedure up to its first await: a source that claims bookmarks does so there.
     void this.pump();
+    if (this.awaitingPosition) {
+      await waitUntil({
+        ms: POSITION_WAIT_MS,
+        register: (arrived) => {
+          this.positionArrived = arrived;
+          return () => {
+            this.positionArrived = null;
+          };
+        },
+      });
+    }
   }
 
   private async open(): Promise<AsyncIterator<unknown>> {
@@ -173,8 +224,13 @@ export class Run implements CachedRun {
       if (step.done) {
         this.exhausted = true;
         this.end = '{"type":"stopped"}';
+        this.positionSettled();
         this.onChange();
         return;
+      }
+      if (isBookmark(step.value)) {
+        this.bookmark((step.value as [string])[0]);
+        continue;
       }
       try {
         const id = isTrackedEnvelope(step.value) ? step.value[0] : undefined;
@@ -183,17 +239,36 @@ export class Run implements CachedRun {
         if (event.json.length > this.deps.maxEventBytes) {
           throw new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: `An event is larger than ${this.deps.maxEventBytes} bytes` });
         }
-        this.buffer.push(event);
-        this.bufferedBytes += bytesOf(event);
-        this.deps.ledger.addBytes(bytesOf(event));
+        this.push(event);
       } catch (cause) {
         this.fail(cause);
         this.closeIterator();
         return;
       }
-      this.nextSeq++;
       this.onChange();
     }
+  }
+
+  private push(event: BufferedEvent): void {
+    this.buffer.push(event);
+    this.bufferedBytes += bytesOf(event);
+    this.deps.ledger.addBytes(bytesOf(event));
+    this.nextSeq++;
+    if (event.id !== undefined) this.newestId = event.id;
+    if (event.bookmark) this.bookmarksBuffered++;
+    this.positionSettled();
+  }
+
+  /**
+   * A position-only event. Buffered only for a client that takes bookmarks, and
+   * only when it moves the position (a log's periodic bookmark usually repeats
+   * the last event's id); it wakes no held poll: it travels with the next answer.
+   */
+  private bookmark(id: unknown): void {
+    if (typeof id === 'string' && this.takesBookmarks && id !== this.newestId) {
+      this.push({ seq: this.nextSeq, id, json: JSON.stringify({ seq: this.nextSeq, id, bookmark: true }), bookmark: true });
+    }
+    this.positionSettled();
   }
 
   /** Stops the pump until an acknowledgement (this run's budget) or any run's (the process's) makes room. */
@@ -216,6 +291,7 @@ export class Run implements CachedRun {
 
   private fail(cause: unknown): void {
     this.end = errorEndJson(this.deps.shapeError, cause, this.site, this.deps.onCursorError);
+    this.positionSettled();
     this.onChange();
   }
 
@@ -249,7 +325,10 @@ export class Run implements CachedRun {
       const last = this.buffer[count - 1]!;
       if (last.id !== undefined) this.position = last.id;
       let bytes = 0;
-      for (const event of this.buffer.splice(0, count)) bytes += bytesOf(event);
+      for (const event of this.buffer.splice(0, count)) {
+        bytes += bytesOf(event);
+        if (event.bookmark) this.bookmarksBuffered--;
+      }
       this.bufferedBytes -= bytes;
       this.deps.ledger.releaseBytes(bytes);
     }
@@ -274,8 +353,9 @@ export class Run implements CachedRun {
     return this.buffer;
   }
 
+  /** Events or an end to answer with at once; bookmarks alone wait for the next answer. */
   get hasNews(): boolean {
-    return this.buffer.length > 0 || this.end !== null;
+    return this.buffer.length > this.bookmarksBuffered || this.end !== null;
   }
 
   /**
@@ -287,6 +367,7 @@ export class Run implements CachedRun {
     if (this.cancelled) return;
     this.cancelled = true;
     this.controller.abort();
+    this.positionSettled();
     this.resumePump?.();
     this.closeIterator();
     // Nothing can read the buffer any more.

@@ -60,6 +60,11 @@ export class Session {
     return true;
   }
 
+  /** Number of the newest poll seen; -1 before the first. */
+  get newestPoll(): number {
+    return this.lastPoll;
+  }
+
   /** Whether a newer poll of the client has arrived since poll number `poll`. */
   supersedes(poll: number): boolean {
     return this.lastPoll !== poll;

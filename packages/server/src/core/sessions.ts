@@ -42,8 +42,22 @@ export class SessionTable {
     return this.sessions.values();
   }
 
-  has(key: string): boolean {
-    return this.sessions.has(key);
+  get(key: string): Session | undefined {
+    return this.sessions.get(key);
+  }
+
+  /**
+   * The session's client was served by another instance with poll number
+   * `poll`: if this instance has only seen older polls of it, its runs stop
+   * and its state goes (an older poll still held here was abandoned by the
+   * client, which keeps one poll in flight). True when a session went.
+   */
+  movedAway(key: string, poll: number): boolean {
+    const session = this.sessions.get(key);
+    if (!session || session.newestPoll >= poll) return false;
+    session.held?.release();
+    this.drop(key, session);
+    return true;
   }
 
   /** The session at `key`, made if it is new and the session budgets allow it. */

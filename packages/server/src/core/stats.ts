@@ -37,6 +37,12 @@ export interface LongPollCounters {
   cursorErrors: Record<CursorErrorReason, number>;
   /** Events put into answers; an event resent (its answer was not acknowledged) counts again. */
   eventsDelivered: number;
+  /**
+   * Several instances (the `cluster` option): `announced`, polls and farewells this
+   * instance told the others about because the client came from elsewhere; `dropped`,
+   * sessions this instance let go because their client was served by another one.
+   */
+  moves: { announced: number; dropped: number };
 }
 
 /** A cheap snapshot of a long-poll handler: what it holds now, its budgets, and its counters since start. */
@@ -62,8 +68,9 @@ export class StatsCounters {
     polls: { news: 0, holdExpired: 0, released: 0, drain: 0, stale: 0 },
     refusals: {},
     runs: { started: 0, resumed: 0, adopted: 0 },
-    cursorErrors: { 'resume-lost': 0, gone: 0, reset: 0 },
+    cursorErrors: { 'resume-lost': 0, gone: 0, reset: 0, 'no-affinity': 0 },
     eventsDelivered: 0,
+    moves: { announced: 0, dropped: 0 },
   };
 
   poll(outcome: PollOutcome, events = 0): void {
@@ -81,14 +88,18 @@ export class StatsCounters {
     this.counters.runs[kind]++;
   }
 
+  move(kind: keyof LongPollCounters['moves']): void {
+    this.counters.moves[kind]++;
+  }
+
   cursorError = (reason: CursorErrorReason): void => {
     this.counters.cursorErrors[reason]++;
   };
 
   snapshot(): LongPollCounters {
-    const { polls, refusals, runs, cursorErrors, eventsDelivered } = this.counters;
+    const { polls, refusals, runs, cursorErrors, eventsDelivered, moves } = this.counters;
     const refusalsCopy: LongPollCounters['refusals'] = {};
     for (const [reason, entry] of Object.entries(refusals)) refusalsCopy[reason as RefusalReason] = { ...entry };
-    return { polls: { ...polls }, refusals: refusalsCopy, runs: { ...runs }, cursorErrors: { ...cursorErrors }, eventsDelivered };
+    return { polls: { ...polls }, refusals: refusalsCopy, runs: { ...runs }, cursorErrors: { ...cursorErrors }, eventsDelivered, moves: { ...moves } };
   }
 }

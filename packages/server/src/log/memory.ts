@@ -1,8 +1,9 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
 import { waitUntil } from '@trpc-longpoll/protocol';
+import { bookmark, claimBookmarks } from './bookmarks';
 import { newEpoch } from './epoch';
 import { EventLogGoneError, EventLogResetError } from './errors';
-import type { EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './types';
+import type { ClusterChannel, EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './types';
 
 export interface MemoryEventLogOptions {
   /** Events kept per topic; publishing more drops the oldest. Default 1 000. */
@@ -14,6 +15,12 @@ export interface MemoryEventLogOptions {
    * before the subscription fails with `reset`. Default 5 000.
    */
   resetGraceMs?: number;
+  /**
+   * Under a long-poll transport that takes bookmarks, a subscription repeats
+   * its position at most this often (ms), so a procedure that filters events
+   * still moves its client's cursor. Default 30 000.
+   */
+  bookmarkIntervalMs?: number;
 }
 
 interface StoredEvent {
@@ -94,6 +101,7 @@ class MemoryTopics {
     readonly maxEvents: number,
     readonly maxAgeMs: number | undefined,
     readonly resetGraceMs: number,
+    readonly bookmarkIntervalMs: number,
   ) {}
 
   get closed(): boolean {
@@ -141,11 +149,31 @@ async function startPosition(topics: MemoryTopics, topic: string, log: TopicLog,
 
 async function* follow(topics: MemoryTopics, topic: string, options: EventLogSubscribeOptions): AsyncGenerator<TrackedEnvelope<any>> {
   const { signal } = options;
+  // Before any await: the server holds the subscription's announcement until its position is out.
+  const claim = claimBookmarks(signal);
   const log = topics.log(topic);
-  let position = await startPosition(topics, topic, log, options);
+  let position: number;
+  try {
+    position = await startPosition(topics, topic, log, options);
+  } finally {
+    if (options.lastEventId != null) claim?.settle();
+  }
+  let bookmarked = -1;
+  let bookmarkedAt = Date.now();
+  if (claim && options.lastEventId == null) {
+    // "From now" is pinned here: a run started later elsewhere replays from this id.
+    bookmarked = position;
+    yield bookmark(topics.idOf(position));
+    claim.settle();
+  }
   for (;;) {
     if (signal?.aborted) return;
     if (topics.closed) throw new Error('The event log was closed');
+    if (claim && position !== bookmarked && Date.now() - bookmarkedAt >= topics.bookmarkIntervalMs) {
+      bookmarked = position;
+      bookmarkedAt = Date.now();
+      yield bookmark(topics.idOf(position));
+    }
     log.trim(topics.maxEvents, topics.maxAgeMs, Date.now());
     if (position < log.firstN - 1) throw new EventLogGoneError({ topic, cursor: topics.idOf(position) });
     if (position < log.lastN) {
@@ -155,7 +183,7 @@ async function* follow(topics: MemoryTopics, topic: string, options: EventLogSub
       continue;
     }
     // Checked and registered in one synchronous step: no publish can fall in between.
-    await log.nextChange(signal);
+    await log.nextChange(signal, claim ? topics.bookmarkIntervalMs : undefined);
   }
 }
 
@@ -170,7 +198,7 @@ export function createMemoryEventLog<TTopics extends EventLogTopics>(
 ): EventLog<TTopics> {
   const maxEvents = opts.maxEventsPerTopic ?? 1_000;
   if (!(Number.isInteger(maxEvents) && maxEvents >= 1)) throw new TypeError('maxEventsPerTopic must be a positive integer');
-  const topics = new MemoryTopics(maxEvents, opts.maxAgeMs, opts.resetGraceMs ?? 5_000);
+  const topics = new MemoryTopics(maxEvents, opts.maxAgeMs, opts.resetGraceMs ?? 5_000, opts.bookmarkIntervalMs ?? 30_000);
 
   return {
     async publish(topic, data) {
@@ -189,8 +217,32 @@ export function createMemoryEventLog<TTopics extends EventLogTopics>(
       if (topics.closed) throw new Error('The event log is closed');
       return follow(topics, topic, options) as AsyncIterable<TrackedEnvelope<TTopics[K]>>;
     },
+    cluster: localCluster(topics.closing.signal),
     async close() {
       topics.close();
+    },
+  };
+}
+
+/**
+ * The memory log's `cluster` channel reaches the handlers of this process that
+ * share the log object (several handlers in one process, as tests run them).
+ * Delivery is asynchronous, as over a network: no sender waits on a receiver.
+ */
+function localCluster(closing: AbortSignal): ClusterChannel {
+  const listeners = new Set<(message: string) => void>();
+  return {
+    send(message) {
+      if (closing.aborted) return;
+      queueMicrotask(() => {
+        for (const listener of listeners) listener(message);
+      });
+    },
+    listen(onMessage) {
+      listeners.add(onMessage);
+      return () => {
+        listeners.delete(onMessage);
+      };
     },
   };
 }

@@ -55,7 +55,7 @@ export interface EventLog<TTopics extends EventLogTopics> {
   close(): Promise<void>;
   /**
    * Messages between the instances that share this log, for the handler's
-   * `cluster` option. Absent on a log only one process can see (memory).
+   * `cluster` option. The memory log's reaches only the handlers of its own process.
    */
   readonly cluster?: ClusterChannel;
 }
