@@ -1,3 +1,4 @@
+import type { Cursor } from '@trpc-longpoll/protocol';
 import { createMemoryEventLog, type EventLog } from '@trpc-longpoll/server';
 import { describe, expect, it } from 'vitest';
 import { createRoomRouter, randomClientId, rawPoller, startServer, useCleanup, waitFor, type RoomTopics } from '../src';
@@ -18,8 +19,8 @@ async function pair(log: EventLog<RoomTopics> = createMemoryEventLog<RoomTopics>
   return { log, a, b, rawA: rawPoller((req) => fetch(req), a.url), rawB: rawPoller((req) => fetch(req), b.url) };
 }
 
-const sub = (key: string, cursor?: object) => ({ key, path: 'onRoom', input: { json: { room: 'r' } }, ...(cursor ? { cursor } : {}) });
-const untracked = (key: string, cursor?: object) => ({ key, path: 'onRoomUntracked', input: { json: { room: 'r' } }, ...(cursor ? { cursor } : {}) });
+const sub = (key: string, cursor?: Cursor) => ({ key, path: 'onRoom', input: { json: { room: 'r' } }, ...(cursor ? { cursor } : {}) });
+const untracked = (key: string, cursor?: Cursor) => ({ key, path: 'onRoomUntracked', input: { json: { room: 'r' } }, ...(cursor ? { cursor } : {}) });
 
 describe('instances that share a cluster channel', () => {
   it('a client that polls another instance has its runs stopped on the one it left, and each side counts it', async () => {
