@@ -1,6 +1,6 @@
 import { TRPCError, type TrackedEnvelope } from '@trpc/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventLogGoneError, EventLogResetError, type EventLog } from '@trpc-longpoll/server';
+import { EventLogGoneError, EventLogResetError, isBookmark, markBookmarks, type EventLog } from '@trpc-longpoll/server';
 
 export interface EventLogHarness {
   /** A fresh log that shares nothing with logs made for other tests. */
@@ -106,6 +106,52 @@ export function eventLogSuite(name: string, harness: EventLogHarness): void {
       expect((await take(open(log, 'room:h', start).iter, 4)).map((e) => e.data.n)).toEqual([1, 2, 3, 4]);
       expect((await take(open(log, 'room:h', head).iter, 2)).map((e) => e.id)).toEqual(ids);
       expect(await log.head('room:h')).toBe(ids[1]);
+    });
+
+    /** A subscription whose signal a long-poll run of a revision-1 client would have marked. */
+    function openMarked(log: EventLog<Topics>, topic: `room:${string}`, lastEventId?: string | null) {
+      const controller = new AbortController();
+      const calls: string[] = [];
+      markBookmarks(controller.signal, { claim: () => calls.push('claim'), settle: () => calls.push('settle') });
+      const iter = log.subscribe(topic, { lastEventId, signal: controller.signal })[Symbol.asyncIterator]();
+      cleanups.push(() => {
+        controller.abort();
+        void iter.return?.(undefined);
+      });
+      return { iter, calls };
+    }
+
+    it('bookmarks: "from now" under a marked signal claims before its first await, yields a bookmark at the head first, then settles', async () => {
+      const log = await makeLog();
+      await publishAll(log, 'room:b', 1, 2);
+      const head = await log.head('room:b');
+      const { iter, calls } = openMarked(log, 'room:b');
+      const first = iter.next();
+      expect(calls).toEqual(['claim']);
+      const step = await first;
+      expect(isBookmark(step.value)).toBe(true);
+      expect(step.value![0]).toBe(head);
+      const next = iter.next();
+      const ids = await publishAll(log, 'room:b', 3, 3);
+      expect((await next).value![0]).toBe(ids[0]);
+      expect(calls).toEqual(['claim', 'settle']);
+      // The bookmark is a cursor like any id: a run started from it elsewhere replays what came after.
+      expect((await take(open(log, 'room:b', head).iter, 1)).map((e) => e.id)).toEqual(ids);
+    });
+
+    it('bookmarks: a marked subscription with lastEventId yields none and settles at once; an unmarked one never yields any', async () => {
+      const log = await makeLog();
+      const ids = await publishAll(log, 'room:c', 1, 2);
+      const marked = openMarked(log, 'room:c', ids[0]);
+      const step = marked.iter.next();
+      expect(marked.calls).toEqual(['claim', 'settle']);
+      expect((await step).value![0]).toBe(ids[1]);
+      const plain = open(log, 'room:c');
+      const next = plain.iter.next();
+      const [id3] = await publishAll(log, 'room:c', 3, 3);
+      const value = (await next).value!;
+      expect(isBookmark(value)).toBe(false);
+      expect(value[0]).toBe(id3);
     });
 
     it('keeps topics apart', async () => {

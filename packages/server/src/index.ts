@@ -14,7 +14,7 @@ export {
   type RefusalReason,
 } from './core/pipeline';
 export type { ClusterChannel, EventLog, EventLogSubscribeOptions, EventLogTopics, TopicName } from './log/types';
-export { bookmark, claimBookmarks, isBookmark, takesBookmarks, type BookmarkClaim, type BookmarkData } from './log/bookmarks';
+export { bookmark, claimBookmarks, isBookmark, markBookmarks, takesBookmarks, type BookmarkClaim, type BookmarkData, type BookmarkHooks } from './log/bookmarks';
 export { EventLogGoneError, EventLogResetError, isEventLogCursorError, type EventLogCursorReason } from './log/errors';
 export { createMemoryEventLog, type MemoryEventLogOptions } from './log/memory';
 export { newEpoch } from './log/epoch';

@@ -73,7 +73,11 @@ export function takesBookmarks(signal: AbortSignal | undefined): boolean {
   return (signal as { [CLAIM]?: BookmarkHooks } | undefined)?.[CLAIM] !== undefined;
 }
 
-/** Server side: marks a run's signal as taking bookmarks. */
+/**
+ * Transport side: marks a run's signal as taking bookmarks (the long-poll core
+ * does it for revision-1 clients). Exported for other transports and for
+ * event-log tests that play the transport.
+ */
 export function markBookmarks(signal: AbortSignal, hooks: BookmarkHooks): void {
   Object.defineProperty(signal, CLAIM, { value: hooks, enumerable: false });
 }

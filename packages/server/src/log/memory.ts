@@ -152,12 +152,9 @@ async function* follow(topics: MemoryTopics, topic: string, options: EventLogSub
   // Before any await: the server holds the subscription's announcement until its position is out.
   const claim = claimBookmarks(signal);
   const log = topics.log(topic);
-  let position: number;
-  try {
-    position = await startPosition(topics, topic, log, options);
-  } finally {
-    if (options.lastEventId != null) claim?.settle();
-  }
+  // With a lastEventId the client has its position already: nothing to wait for.
+  if (options.lastEventId != null) claim?.settle();
+  let position = await startPosition(topics, topic, log, options);
   let bookmarked = -1;
   let bookmarkedAt = Date.now();
   if (claim && options.lastEventId == null) {
