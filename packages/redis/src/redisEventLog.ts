@@ -133,6 +133,18 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
     return { stream: `${base}:events`, meta: `${base}:meta` };
   };
 
+  /**
+   * Subscribers that share a read share its entries, and each entry is decoded once for all of them:
+   * the same object then reaches every run, which serializes it once for all (the server's serialize-once).
+   */
+  const decoded = new WeakMap<string[], unknown>();
+  const decode = (fields: string[]): unknown => {
+    if (decoded.has(fields)) return decoded.get(fields);
+    const data = serializer.deserialize(fieldOf(fields, 'd') ?? 'null');
+    decoded.set(fields, data);
+    return data;
+  };
+
   /** Concurrent reads of the same range (subscribers of one topic at one position) share one round trip. */
   const inflight = new Map<string, Promise<ReadReply>>();
   const read = (stream: string, meta: string, after: string): Promise<ReadReply> => {
@@ -220,7 +232,7 @@ export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisE
           const n = numberOf(id);
           if (n <= position.n) throw new EventLogResetError({ topic, cursor: cursorText() });
           if (n > position.n + 1) throw new EventLogGoneError({ topic, cursor: cursorText() });
-          const data = serializer.deserialize(fieldOf(fields, 'd') ?? 'null');
+          const data = decode(fields);
           position = { epoch, id, n };
           yield tracked(formatEventId(epoch, id), data);
           if (signal?.aborted) return;

@@ -34,6 +34,8 @@ import { StatsCounters, type LongPollStats, type PollOutcome, type RefusalReason
 import { EMPTY_ANSWER, STALE_ANSWER, buildAnswer, hasNews, type Verdict } from './answer';
 import { INTERNAL_ERROR, reportBug } from './bug';
 import { ClusterLink } from './cluster';
+import { createObserver, type PollObserver } from './telemetry';
+import { serializeOnce } from './serializeOnce';
 
 export type { CoreResponse, HttpRequest, PollBody } from './http';
 export type { BudgetUse, LongPollCounters, LongPollStats, PollOutcome, RefusalReason } from './stats';
@@ -66,6 +68,8 @@ interface Caller {
   minor: number;
   /** The client's previous poll was answered by another instance (its `prev` names it). */
   cameFromElsewhere: boolean;
+  /** When its context began to be made (`PollObserver.now()`): telemetry's poll duration starts there. */
+  startedAt: number;
 }
 
 /** The one pipeline every adapter hands its requests to. */
@@ -117,6 +121,8 @@ class PollPipeline {
   private readonly runDeps: RunDeps;
   private readonly pendingAnswers = new Set<Promise<unknown>>();
   private readonly counters = new StatsCounters();
+  /** The `telemetry` option's hooks; they do nothing without it. */
+  private readonly observer: PollObserver;
   /** Polls between admission and answer: reading a body, creating a context, held. */
   private inProgress = 0;
   private closed = false;
@@ -141,7 +147,7 @@ class PollPipeline {
     // Made once here: a closure made per run would keep the scope it was made in (and the poll's input) alive.
     this.runDeps = {
       open: (call) => startProcedure({ router, ...call }),
-      serialize: (value) => config.transformer.output.serialize(value),
+      jsonOf: serializeOnce((value) => config.transformer.output.serialize(value)),
       shapeError,
       onCursorError: this.counters.cursorError,
       maxBuffered: options.maxBufferedEvents,
@@ -149,6 +155,7 @@ class PollPipeline {
       maxEventBytes: options.maxEventBytes,
       ledger,
     };
+    this.observer = createObserver(opts.telemetry, () => this.stats());
     this.cluster = opts.cluster
       ? new ClusterLink(opts.cluster, this.instance, (notice) => {
           if (this.sessions.movedAway(notice.session, notice.poll)) this.counters.move('dropped');
@@ -274,19 +281,19 @@ class PollPipeline {
       this.announce(caller);
       const session = this.sessions.get(caller.sessionKey);
       if (!session) return respond(200, empty);
-      if (!session.admit(poll.poll)) return this.answered('stale', respond(200, this.signed(caller, STALE_ANSWER)));
+      if (!session.admit(poll.poll)) return this.answered('stale', caller, respond(200, this.signed(caller, STALE_ANSWER)));
       this.sessions.drop(caller.sessionKey, session);
       return respond(200, empty);
     }
     const session = this.sessionFor(caller);
     if (!(session instanceof Session)) return session;
     const previous = session.newestPoll;
-    if (!session.admit(poll.poll)) return this.answered('stale', respond(200, this.signed(caller, STALE_ANSWER)));
+    if (!session.admit(poll.poll)) return this.answered('stale', caller, respond(200, this.signed(caller, STALE_ANSWER)));
     // A client's first poll is number 1; any other number here may follow polls another instance served.
     if (caller.cameFromElsewhere || poll.poll !== (previous < 0 ? 1 : previous + 1)) this.announce(caller);
     await this.reconcileAll(session, caller);
     for (const input of caller.inputs) input.release();
-    if (session.supersedes(poll.poll)) return this.answered('released', respond(200, empty));
+    if (session.supersedes(poll.poll)) return this.answered('released', caller, respond(200, empty));
     return this.answerWhenDue(session, caller, request.signal);
   }
 
@@ -313,6 +320,7 @@ class PollPipeline {
    */
   private async identifyCaller(poll: PollRequest, request: HttpRequest): Promise<Caller | CoreResponse> {
     const { req } = request;
+    const startedAt = this.observer.now();
     const { info, inputs, refused } = await this.requestInfo(poll, request);
     let ctx: unknown;
     try {
@@ -344,6 +352,7 @@ class PollPipeline {
       verdicts,
       minor: poll.minor ?? 0,
       cameFromElsewhere: poll.prev !== undefined && poll.prev !== this.instance,
+      startedAt,
     };
   }
 
@@ -444,8 +453,9 @@ class PollPipeline {
     const init = { path: sub.path, input: input.settle(), lastEventId, origin: sub.cursor, ctx, req, onChange: session.wake, bookmarks };
     const run = new Run(init, this.runDeps);
     session.addRun(sub.key, run);
-    this.counters.run(!sub.cursor || sub.cursor.restart ? 'started' : 'resumed');
-    return run.start();
+    const kind = !sub.cursor || sub.cursor.restart ? 'started' : 'resumed';
+    this.counters.run(kind);
+    return this.observer.runStart(sub.path, kind, run);
   }
 
   private refuseRun(refusal: Refusal, sub: PollSubscription, caller: Caller): Verdict {
@@ -470,7 +480,7 @@ class PollPipeline {
       const end = signal.aborted || this.closed ? 'released' : await session.hold(ms, coalesceMs, signal);
       outcome = this.closed ? 'drain' : end === 'news' ? 'news' : end === 'expired' ? 'holdExpired' : 'released';
       if (session.supersedes(poll.poll) || signal.aborted) {
-        return this.answered(outcome, respond(200, this.signed(caller, EMPTY_ANSWER), this.drainHeaders()));
+        return this.answered(outcome, caller, respond(200, this.signed(caller, EMPTY_ANSWER), this.drainHeaders()));
       }
     } else if (coalesceMs > 0) {
       await waitUntil({ ms: coalesceMs });
@@ -478,18 +488,20 @@ class PollPipeline {
     session.lastSeen = Date.now();
     const answer = buildAnswer(session.runs, poll.subscriptions, verdicts, this.options);
     for (const key of answer.forget) session.removeRun(key);
-    return this.answered(outcome, respond(200, this.signed(caller, answer.body), this.drainHeaders()), answer.events);
+    return this.answered(outcome, caller, respond(200, this.signed(caller, answer.body), this.drainHeaders()), answer.events);
   }
 
   /** Counts an answer by why it went out. */
-  private answered(outcome: PollOutcome, response: CoreResponse, events = 0): CoreResponse {
+  private answered(outcome: PollOutcome, caller: Caller, response: CoreResponse, events = 0): CoreResponse {
     this.counters.poll(outcome, events);
+    this.observer.pollAnswered(outcome, caller.startedAt, events, caller.poll.subscriptions.length);
     return response;
   }
 
   /** Counts a refusal by reason with the status it answers with. */
   private refused(reason: RefusalReason, response: CoreResponse): CoreResponse {
     this.counters.refusal(reason, response.status);
+    this.observer.pollRefused(reason, response.status);
     return response;
   }
 

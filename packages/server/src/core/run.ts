@@ -2,6 +2,7 @@ import { TRPCError, isTrackedEnvelope } from '@trpc/server';
 import { randomId, waitUntil, type Cursor, type CursorErrorReason } from '@trpc-longpoll/protocol';
 import { isBookmark, markBookmarks, type BookmarkHooks } from '../log/bookmarks';
 import type { InputOutcome } from './input';
+import type { JsonOf } from './serializeOnce';
 import { errorEndJson, lastEventIdOf, withLastEventId, type ErrorShaper, type ErrorSite, type ProcedureCall } from './procedures';
 import type { CachedRun } from './reconcile';
 
@@ -37,7 +38,8 @@ export interface ByteLedger {
 export interface RunDeps {
   /** Calls the procedure. */
   open: (call: ProcedureCall) => Promise<AsyncIterator<unknown>>;
-  serialize: (value: unknown) => unknown;
+  /** A yielded value's JSON (output transformer applied), shared by the runs that yield it in one turn. */
+  jsonOf: JsonOf;
   shapeError: ErrorShaper;
   /** Hears the cursor error reason of a run's error end (for the operator's counters). */
   onCursorError?: (reason: CursorErrorReason) => void;
@@ -282,11 +284,10 @@ export class Run implements CachedRun {
   }
 
   private encode(seq: number, value: unknown): string {
-    if (isTrackedEnvelope(value)) {
-      const [id, data] = value;
-      return JSON.stringify({ seq, id, data: this.deps.serialize(data) });
-    }
-    return JSON.stringify({ seq, data: this.deps.serialize(value) });
+    // Only `seq` differs between the runs that share a value: the rest is concatenated, not serialized again.
+    const [head, data] = isTrackedEnvelope(value) ? [`{"seq":${seq},"id":${JSON.stringify(value[0])}`, value[1]] : [`{"seq":${seq}`, value];
+    const json = this.deps.jsonOf(data);
+    return json === undefined ? `${head}}` : `${head},"data":${json}}`;
   }
 
   private fail(cause: unknown): void {
