@@ -1,25 +1,26 @@
 /**
- * Two instances of a chat service share a Redis Streams event log behind a
- * round-robin balancer with no sticky sessions. Three clients follow a room
+ * Two instances of a chat service share an event log (Redis Streams, or
+ * PostgreSQL with `--log postgres`) behind a round-robin balancer with no sticky sessions. Three clients follow a room
  * while messages are sent through both instances; then one instance is
  * killed with SIGKILL mid-stream and the clients carry on through the other.
  * At the end every client must hold every message exactly once, in order.
  *
- * Run: `pnpm --filter @trpc-longpoll/example-multi-instance start`
- * (needs Redis at REDIS_URL, default redis://127.0.0.1:6379).
+ * Run: `pnpm --filter @trpc-longpoll/example-multi-instance start [--log redis|postgres]`
+ * (EVENT_LOG works too; needs Redis at REDIS_URL, default redis://127.0.0.1:6379,
+ * or PostgreSQL at DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createTRPCClient, httpBatchLink, splitLink } from '@trpc/client';
 import { longPollLink } from '@trpc-longpoll/client';
-import { Redis } from 'ioredis';
 import superjson from 'superjson';
 import { startBalancer } from './balancer';
+import { chosenLog, logBackend, runNamespace } from './logs';
 import type { ChatMessage, ChatRouter } from './router';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PREFIX = `example-multi-instance:${process.pid}:`;
+const KIND = chosenLog();
+const backend = logBackend(KIND, runNamespace(KIND));
 const ROOM = 'lobby';
 const TIMEOUT_MS = 20_000;
 
@@ -35,7 +36,7 @@ async function startInstance(name: string): Promise<Instance> {
   // `--import tsx` keeps the instance a single process, so SIGKILL really kills the server (tsx's CLI would fork a child).
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./server.ts', import.meta.url))], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
-    env: { ...process.env, REDIS_URL, LOG_PREFIX: PREFIX, INSTANCE: name, EXIT_WITH_STDIN: '1' },
+    env: { ...process.env, EVENT_LOG: KIND, LOG_NAMESPACE: backend.namespace, INSTANCE: name, EXIT_WITH_STDIN: '1' },
     // The instance exits when this pipe closes, so it never outlives this process.
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -81,16 +82,13 @@ async function waitFor(what: string, check: () => boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch {
-    console.error(`No Redis at ${REDIS_URL}. Start one (e.g. \`redis-server\` or \`docker run -p 6379:6379 redis:7\`) or set REDIS_URL.`);
+  const problem = await backend.check();
+  if (problem) {
+    console.error(problem);
     process.exitCode = 1;
     return;
   }
+  say('log', `the shared event log is in ${backend.where}`);
 
   const instances = await Promise.all([startInstance('a'), startInstance('b')]);
   for (const instance of instances) say(`server ${instance.name}`, `listening on ${instance.url}`);
@@ -139,8 +137,7 @@ async function main(): Promise<void> {
 
   // The log itself is the reference: every client must hold exactly its entries, in its order.
   const expected = received.get(readers[0]!)!.map((event) => event.id);
-  const epoch = await redis.hget(`${PREFIX}{room:${ROOM}}:meta`, 'epoch');
-  const stored = (await redis.xrange(`${PREFIX}{room:${ROOM}}:events`, '-', '+')).map(([id]) => `${epoch}:${id}`);
+  const stored = await backend.storedIds(`room:${ROOM}`);
   const exact = readers.every((name) => JSON.stringify(received.get(name)!.map((e) => e.id)) === JSON.stringify(stored));
   const vias = new Set(received.get(readers[0]!)!.map((e) => e.data.via));
 
@@ -148,11 +145,7 @@ async function main(): Promise<void> {
   for (const subscription of subscriptions) subscription.unsubscribe();
   await stopInstance(instances[1]!, 'SIGTERM');
   await balancer.close();
-  // SCAN, not KEYS: the example may run against a Redis that holds other data.
-  for await (const keys of redis.scanStream({ match: `${PREFIX}*` }) as AsyncIterable<string[]>) {
-    if (keys.length > 0) await redis.del(...keys);
-  }
-  redis.disconnect();
+  await backend.cleanup();
 
   const requests = [...balancer.counts].map(([url, count]) => `${url}: ${count}`).join(', ');
   say('summary', `requests per instance: ${requests}`);

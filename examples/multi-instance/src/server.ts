@@ -1,24 +1,22 @@
 /**
  * One instance of the chat service, run as its own process by `main.ts`.
- * Every instance serves every client: all state that matters is in Redis.
- * Environment: REDIS_URL, LOG_PREFIX, INSTANCE. Prints `{"listening":url}` when ready.
+ * Every instance serves every client: all state that matters is in the shared log.
+ * Environment: EVENT_LOG (redis or postgres), LOG_NAMESPACE, INSTANCE, and
+ * REDIS_URL or DATABASE_URL. Prints `{"listening":url}` when ready.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
-import { createRedisEventLog } from '@trpc-longpoll/redis';
 import { createLongPollNodeHandler } from '@trpc-longpoll/server';
-import { createChatRouter, type ChatTopics } from './router';
+import { chosenLog, logBackend, runNamespace } from './logs';
+import { createChatRouter } from './router';
 
 const instance = process.env.INSTANCE ?? `pid-${process.pid}`;
-const log = createRedisEventLog<ChatTopics>({
-  redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  prefix: process.env.LOG_PREFIX ?? 'chat:',
-  // Size retention to the longest absence a client should survive without a reload (see docs/scaling.md).
-  retention: { maxLen: 1_000 },
-});
+const kind = chosenLog();
+const log = logBackend(kind, process.env.LOG_NAMESPACE ?? runNamespace(kind)).create();
 const router = createChatRouter(log, instance);
-const longPoll = createLongPollNodeHandler({ router });
+// The log's channel tells the other instances when a client moves or leaves, so they stop its procedures at once.
+const longPoll = createLongPollNodeHandler({ router, cluster: log.cluster });
 const trpc = createHTTPHandler({ router });
 const server = createServer((req, res) => longPoll(req, res, () => trpc(req, res)));
 

@@ -12,7 +12,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { buildProcesses } from './build';
 import type { LoadgenResult, LoadgenTask } from './loadgen/main';
-import { SCENARIOS, type Figures, type ScenarioName } from './loadgen/scenarios';
+import { LOG_SCENARIOS, SCENARIOS, type Figures, type ScenarioName } from './loadgen/scenarios';
 import { FULL, QUICK } from './params';
 import { writeReport, type BenchReport, type RunFigures } from './report/write';
 import { now, TRANSPORTS, type ServerArgs, type ServerReady, type Transport } from './shared';
@@ -51,6 +51,9 @@ if (flag('heap-snapshots')) {
   childEnv.BENCH_HEAP_SNAPSHOTS = `${resultsDir}heap`;
 }
 
+// `--telemetry`: the long-poll server reports to the OpenTelemetry SDK (src/server/telemetry.ts), to state what that costs.
+if (flag('telemetry')) childEnv.BENCH_TELEMETRY = '1';
+
 // The bundles must sit inside the package, so that Node finds the bench's dependencies from them.
 const bundles = await buildProcesses(`${resultsDir}build`);
 
@@ -88,6 +91,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 let redisNote: string | null = null;
+/** Log scenarios whose log could not be opened, with why. */
+const logNotes = new Map<ScenarioName, string>();
 /** Largest disagreement seen between the server's and the load generator's clocks, in µs. */
 let clockSkewUs = 0;
 
@@ -122,6 +127,7 @@ async function measure(scenario: ScenarioName, order: Transport[], run: number):
     transports: order,
     holdMs: scenario === 'idle' ? params.idle.holdMs : 20_000,
     ...(longPollOptions ? { longPoll: JSON.parse(longPollOptions) as Record<string, number> } : {}),
+    ...(LOG_SCENARIOS[scenario] ? { log: LOG_SCENARIOS[scenario] } : {}),
   };
   const profArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}profiles`, `--cpu-prof-name=${scenario}-${order.join('+')}-${run}.server.cpuprofile`] : [];
   const server = start(bundles.server, [JSON.stringify(serverArgs)], ['--expose-gc', ...profArgs]);
@@ -129,6 +135,10 @@ async function measure(scenario: ScenarioName, order: Transport[], run: number):
     const ready = await nextMessage<ServerReady>(server, 'server', 30_000);
     if (scenario === 'redis' && ready.redis !== 'ok') {
       redisNote = ready.redisNote ?? ready.redis;
+      return { type: 'result', figures: {}, errors: {} };
+    }
+    if (LOG_SCENARIOS[scenario] && ready.log !== 'ok') {
+      logNotes.set(scenario, ready.logNote ?? String(ready.log));
       return { type: 'result', figures: {}, errors: {} };
     }
     const loadgen = start(bundles.loadgen, [], profile ? ['--cpu-prof', `--cpu-prof-dir=${resultsDir}profiles`, `--cpu-prof-name=${scenario}-${order.join('+')}-${run}.loadgen.cpuprofile`] : []);
@@ -155,10 +165,12 @@ for (let run = 0; run < runs; run++) {
   for (const scenario of scenarios) {
     if (scenario === 'idle' && run >= idleRuns) continue;
     if (scenario === 'redis' && redisNote) continue;
+    if (logNotes.has(scenario)) continue;
     // Rotating the order spreads whatever the first or last transport suffers (JIT warm-up, a noisy neighbour).
     const order = transports.map((_, i) => transports[(i + run) % transports.length]!);
     // The idle scenario measures process memory, so each transport gets a server process to itself.
-    const groups = scenario === 'idle' ? order.map((t) => [t]) : [order];
+    // The log scenarios compare logs through the long-poll handler only.
+    const groups = scenario === 'idle' ? order.map((t) => [t]) : LOG_SCENARIOS[scenario] ? (transports.includes('longpoll') ? [['longpoll' as const]] : []) : [order];
     for (const group of groups) {
       const label = `run ${run + 1}/${runs} ${scenario} [${group.join(', ')}]`;
       const t0 = Date.now();
@@ -187,6 +199,7 @@ for (let run = 0; run < runs; run++) {
   }
 }
 if (redisNote) console.log(`! scenario 6 (Redis) skipped: ${redisNote}`);
+for (const [scenario, note] of logNotes) console.log(`! scenario ${scenario} skipped: ${note}`);
 console.log(`Server and load-generator clocks agreed within ${Math.round(clockSkewUs)} µs.`);
 
 function round(value: number | null): string {
@@ -208,7 +221,7 @@ const report: BenchReport = {
   figures,
   errors,
 };
-const partial = quick || flag('no-write') || flag('profile') || option('only') !== undefined || option('transports') !== undefined || argv.includes('--set') || idlePolls !== undefined || longPollOptions !== undefined;
+const partial = quick || flag('telemetry') || flag('no-write') || flag('profile') || option('only') !== undefined || option('transports') !== undefined || argv.includes('--set') || idlePolls !== undefined || longPollOptions !== undefined;
 const written = await writeReport(report, { toDocs: !partial, resultsDir });
 console.log(`Report: ${written.join(', ')}`);
 // Speed is never a failure; a scenario that could not run is.

@@ -8,6 +8,7 @@ export const QUICK: ScenarioParams = {
   many: { subscriptions: 50, warmup: 2, count: 20, burst: 10 },
   idle: { polls: 500, holdMs: 1_000, windowMs: 1_000, batch: 250 },
   redis: { warmup: 10, latencyCount: 30, intervalMs: 10, count: 500, burst: 50 },
+  logs: { warmup: 20, count: 500, burst: 20 },
   pad: 64,
   deliverTimeoutMs: 10_000,
 };
@@ -20,6 +21,7 @@ export const FULL: ScenarioParams = {
   // The default hold (20 s): shorter holds make 10,000 clients cycle faster than one load-generator process can re-poll.
   idle: { polls: 10_000, holdMs: 20_000, windowMs: 5_000, batch: 500 },
   redis: { warmup: 50, latencyCount: 300, intervalMs: 15, count: 10_000, burst: 100 },
+  logs: { warmup: 200, count: 5_000, burst: 20 },
   pad: 64,
   deliverTimeoutMs: 120_000,
 };

@@ -20,8 +20,12 @@ export interface BenchEvent {
   p: string;
 }
 
-/** Where an event comes from: the in-process hub, or the Redis event log. */
-export type Source = 'hub' | 'redis';
+/** Where an event comes from: the in-process hub, the Redis event log (scenario 6), or the log of a log scenario. */
+export type Source = 'hub' | 'redis' | 'log';
+
+/** The event logs the log scenarios compare. */
+export const LOG_KINDS = ['memory', 'redis', 'postgres', 'upstash'] as const;
+export type LogKind = (typeof LOG_KINDS)[number];
 
 /**
  * Milliseconds on a clock that processes on one machine share:
@@ -60,6 +64,9 @@ export interface ServerStats {
   subscribers: Record<string, number>;
   /** Live subscriptions that read the Redis log, by topic. */
   redisSubscribers: Record<string, number>;
+  /** Log scenarios: live subscriptions reading the log, by topic, and round trips to its store so far. */
+  logSubscribers: Record<string, number>;
+  logQueries: number;
 }
 
 export interface ServerReady {
@@ -68,6 +75,9 @@ export interface ServerReady {
   control: number;
   redis: 'ok' | 'unavailable';
   redisNote?: string;
+  /** Log scenarios: whether the log asked for could be opened. */
+  log?: 'ok' | 'unavailable';
+  logNote?: string;
 }
 
 export interface ServerArgs {
@@ -76,4 +86,6 @@ export interface ServerArgs {
   holdMs: number;
   /** Further options of the long-poll handler (`--longpoll-options '{…}'`), to try a setting against the defaults. */
   longPoll?: Record<string, number>;
+  /** Log scenarios: the event log to open. */
+  log?: LogKind;
 }

@@ -17,6 +17,7 @@ export * from './rawHttp';
 export * from './instanceRouter';
 export * from './instanceProcess';
 export * from './redisEnv';
+export * from './postgresEnv';
 export * from './eventLogSuite';
 export { formatReport, runSoak, type SoakOptions, type SoakReport } from './chaos/soak';
 export type { LeakReport } from './chaos/leakCycles';

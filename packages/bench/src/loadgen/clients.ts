@@ -5,8 +5,8 @@ import WebSocket from 'ws';
 import type { BenchRouter } from '../server/router';
 import type { BenchEvent, Transport } from '../shared';
 
-/** A procedure of the bench router: untracked, tracked, or through the Redis log. */
-export type BenchPath = 'events' | 'tracked' | 'redis';
+/** A procedure of the bench router: untracked, tracked, through the Redis log, or through a log scenario's log. */
+export type BenchPath = 'events' | 'tracked' | 'redis' | 'log';
 
 export interface BenchClient {
   /** Returns the unsubscribe function. */

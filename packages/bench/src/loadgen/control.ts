@@ -27,7 +27,8 @@ export class Control {
     return this.call(`/heapsnapshot?file=${encodeURIComponent(file)}`);
   }
 
-  publish(request: PublishRequest): Promise<{ published: number }> {
+  /** Resolves once every event is stored; `ms`: how long publishing took, in the server. */
+  publish(request: PublishRequest): Promise<{ published: number; ms: number }> {
     return this.call('/publish', request);
   }
 

@@ -1,4 +1,4 @@
-import { now, type BenchEvent, type Source, type Transport } from '../shared';
+import { now, type BenchEvent, type LogKind, type Source, type Transport } from '../shared';
 import { createBenchClient, type BenchClient, type BenchPath } from './clients';
 import { Control, waitUntil } from './control';
 
@@ -13,14 +13,19 @@ export interface ScenarioParams {
   /** `windowMs`: how long CPU is measured for SSE and WebSocket; long-polls are measured over a whole hold. */
   idle: { polls: number; holdMs: number; windowMs: number; batch: number };
   redis: { warmup: number; latencyCount: number; intervalMs: number; count: number; burst: number };
+  /** The log scenarios: `burst` events published at once (concurrent publishes), then the next burst. */
+  logs: { warmup: number; count: number; burst: number };
   /** Characters of padding per event. */
   pad: number;
   /** A delivery still incomplete after this long fails the transport's scenario. */
   deliverTimeoutMs: number;
 }
 
-export const SCENARIOS = ['latency', 'throughput', 'throughputTracked', 'fanout', 'many', 'idle', 'redis'] as const;
+export const SCENARIOS = ['latency', 'throughput', 'throughputTracked', 'fanout', 'many', 'idle', 'redis', 'logMemory', 'logRedis', 'logPostgres', 'logUpstash'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** The log scenarios: one event log each, long-poll only (they compare logs, not transports). */
+export const LOG_SCENARIOS: Partial<Record<ScenarioName, LogKind>> = { logMemory: 'memory', logRedis: 'redis', logPostgres: 'postgres', logUpstash: 'upstash' };
 
 export interface ScenarioContext {
   transport: Transport;
@@ -72,6 +77,10 @@ interface Delivery {
   clientCpuUs: number;
   /** Long-polls: events delivered per poll answered. */
   eventsPerResponse: number | undefined;
+  /** How long the server took to publish (store) every event, in ms. */
+  publishMs: number;
+  /** Round trips the log scenario's log made to its store meanwhile. */
+  logQueries: number;
 }
 
 /** Publishes `count` events per topic and waits until the receiver has `expected` more. */
@@ -85,7 +94,7 @@ async function deliver(
   const clientBefore = process.cpuUsage();
   const start = now();
   const target = receiver.received + expected;
-  await ctx.control.publish({ source: request.source ?? 'hub', pad: ctx.params.pad, ...request });
+  const { ms: publishMs } = await ctx.control.publish({ source: request.source ?? 'hub', pad: ctx.params.pad, ...request });
   await waitUntil(
     () => receiver.received >= target,
     () => `${expected} events over ${ctx.transport} (${receiver.received - target + expected} arrived)`,
@@ -100,6 +109,8 @@ async function deliver(
     serverCpuUs: (after.cpuUs - before.cpuUs) / expected,
     clientCpuUs: (client.user + client.system) / expected,
     eventsPerResponse: isPolling(ctx.transport) && responses > 0 ? expected / responses : undefined,
+    publishMs,
+    logQueries: after.logQueries - before.logQueries,
   };
 }
 
@@ -278,6 +289,25 @@ async function redis(ctx: ScenarioContext): Promise<Figures> {
   });
 }
 
+/**
+ * One subscription through the long-poll handler on the scenario's event
+ * log: events stored per second, delivered per second, and the round trips
+ * to the log's store per event (publishing and reading together).
+ */
+async function throughLog(ctx: ScenarioContext): Promise<Figures> {
+  const { warmup, count, burst } = ctx.params.logs;
+  const topic = `bench:log:${process.pid}:${Date.now()}`;
+  return withClients(1, ctx, async ([client]) => {
+    const receiver = new Receiver();
+    client!.subscribe('log', topic, receiver.onData, onError);
+    await ctx.control.until((s) => topicCount(s.logSubscribers, topic) === 1, 'the log subscription');
+    const request = { source: 'log' as const, topics: [topic], burst, intervalMs: 0 };
+    await deliver(ctx, receiver, warmup, { ...request, count: warmup });
+    const delivery = await deliver(ctx, receiver, count, { ...request, count });
+    return { ...rates(delivery, count), publishedPerSec: (count / delivery.publishMs) * 1000, queriesPerEvent: delivery.logQueries / count };
+  });
+}
+
 export async function runScenario(name: ScenarioName, ctx: ScenarioContext): Promise<Figures> {
   switch (name) {
     case 'latency':
@@ -294,5 +324,10 @@ export async function runScenario(name: ScenarioName, ctx: ScenarioContext): Pro
       return idle(ctx);
     case 'redis':
       return redis(ctx);
+    case 'logMemory':
+    case 'logRedis':
+    case 'logPostgres':
+    case 'logUpstash':
+      return throughLog(ctx);
   }
 }

@@ -31,12 +31,18 @@ const SCENARIO_TITLES: Record<ScenarioName, string> = {
   many: '4. Many subscriptions: one client, 50 subscriptions',
   idle: '5. Idle cost of held requests',
   redis: '6. Through the Redis event log',
+  logMemory: '7a. Event log: memory (long-poll handler, one subscription, publishing 20 at a time)',
+  logRedis: '7b. Event log: Redis Streams (same)',
+  logPostgres: '7c. Event log: PostgreSQL (same)',
+  logUpstash: '7d. Event log: Upstash REST (same; queries are HTTP requests, to a loopback REST fixture on the local Redis that runs in the server process and adds to its CPU)',
 };
 
 const METRICS: Record<string, { label: string; higherIsBetter: boolean | null }> = {
   p50Ms: { label: 'p50 latency (ms)', higherIsBetter: false },
   p99Ms: { label: 'p99 latency (ms)', higherIsBetter: false },
   eventsPerSec: { label: 'events/s', higherIsBetter: true },
+  publishedPerSec: { label: 'events/s stored by publish()', higherIsBetter: true },
+  queriesPerEvent: { label: 'round trips to the store per event', higherIsBetter: false },
   serverCpuUsPerEvent: { label: 'server CPU per event (µs)', higherIsBetter: false },
   clientCpuUsPerEvent: { label: 'load-generator CPU per event (µs)', higherIsBetter: false },
   eventsPerResponse: { label: 'events per poll answered', higherIsBetter: true },

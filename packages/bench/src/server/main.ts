@@ -14,14 +14,18 @@ import { WebSocketServer } from 'ws';
 import { now, type BenchEvent, type PublishRequest, type ServerArgs, type ServerReady, type ServerStats, type Transport } from '../shared';
 import { createFloorHandler } from './floor';
 import { Hub } from './hub';
+import { openLogSource, type LogAvailability } from './logSource';
 import { openRedisSource, type RedisSource } from './redisSource';
 import { createBenchRouter } from './router';
+import { benchTelemetry } from './telemetry';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as ServerArgs;
 const hub = new Hub();
 const redisAvailability = await openRedisSource();
 const redis: RedisSource | null = redisAvailability.status === 'ok' ? redisAvailability.source : null;
-const router = createBenchRouter(hub, () => redis);
+const logAvailability: LogAvailability | null = args.log ? await openLogSource(args.log) : null;
+const logSource = logAvailability?.status === 'ok' ? logAvailability.source : null;
+const router = createBenchRouter(hub, () => redis, () => logSource);
 
 interface Counted {
   server: Server;
@@ -59,7 +63,9 @@ for (const transport of args.transports) {
   if (transport === 'longpoll') {
     // Budgets sized for the idle scenario's 10 000 held polls on top of everything else, as an operator of a big box would.
     const budgets = { maxHeldPolls: 50_000, maxSessions: 50_000, maxRuns: 50_000 };
-    const handler = createLongPollNodeHandler({ ...budgets, ...args.longPoll, router, holdMs: args.holdMs });
+    // `--telemetry` (set in the environment by main.ts): the handler reports to the OpenTelemetry SDK.
+    const telemetry = process.env.BENCH_TELEMETRY ? { telemetry: await benchTelemetry() } : {};
+    const handler = createLongPollNodeHandler({ ...budgets, ...args.longPoll, ...telemetry, router, holdMs: args.holdMs });
     counted(transport, (req, res) => handler(req, res));
     closers.push(() => handler.close());
   } else if (transport === 'sse') {
@@ -104,6 +110,8 @@ function stats(): ServerStats {
     inflight: {},
     subscribers: hub.subscriberCounts(),
     redisSubscribers: redis?.subscribers ?? {},
+    logSubscribers: logSource?.subscribers ?? {},
+    logQueries: logSource?.queries() ?? 0,
   };
   for (const [transport, entry] of servers) {
     result.sockets[transport] = entry.sockets;
@@ -113,7 +121,8 @@ function stats(): ServerStats {
   return result;
 }
 
-async function publish(request: PublishRequest): Promise<{ published: number }> {
+async function publish(request: PublishRequest): Promise<{ published: number; ms: number }> {
+  const started = now();
   const padding = 'x'.repeat(request.pad);
   let published = 0;
   for (let n = 1; n <= request.count; ) {
@@ -123,6 +132,7 @@ async function publish(request: PublishRequest): Promise<{ published: number }> 
       for (const topic of request.topics) {
         const event: BenchEvent = { n, t: now(), p: padding };
         if (request.source === 'redis') writes.push(redis!.publish(topic, event));
+        else if (request.source === 'log') writes.push(logSource!.publish(topic, event));
         else hub.publish(topic, event);
         published++;
       }
@@ -132,7 +142,7 @@ async function publish(request: PublishRequest): Promise<{ published: number }> 
       await new Promise((resolve) => (request.intervalMs > 0 ? setTimeout(resolve, request.intervalMs) : setImmediate(resolve)));
     }
   }
-  return { published };
+  return { published, ms: now() - started };
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -188,12 +198,14 @@ const ready: ServerReady = {
   control: await listen(control),
   redis: redisAvailability.status,
   ...(redisAvailability.status === 'ok' ? {} : { redisNote: redisAvailability.note }),
+  ...(logAvailability ? { log: logAvailability.status, ...(logAvailability.status === 'ok' ? {} : { logNote: logAvailability.note }) } : {}),
 };
 process.send?.(ready);
 
 async function shutdown() {
   await Promise.race([Promise.all(closers.map((close) => close())), new Promise((resolve) => setTimeout(resolve, 1_000))]);
   await redis?.close();
+  await logSource?.close();
   // `--cpu-prof` writes its profile on a normal exit.
   process.exit(0);
 }

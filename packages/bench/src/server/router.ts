@@ -1,5 +1,6 @@
 import { initTRPC, tracked } from '@trpc/server';
 import type { Hub } from './hub';
+import type { LogSource } from './logSource';
 import type { RedisSource } from './redisSource';
 
 interface TopicInput {
@@ -14,7 +15,7 @@ function topicInput(raw: unknown): TopicInput {
 }
 
 /** The one router every tRPC transport serves. No transformer: plain JSON, so the transports are what differs. */
-export function createBenchRouter(hub: Hub, redis: () => RedisSource | null) {
+export function createBenchRouter(hub: Hub, redis: () => RedisSource | null, log: () => LogSource | null = () => null) {
   const t = initTRPC.create();
   return t.router({
     /** Untracked events from the in-process hub. */
@@ -29,6 +30,12 @@ export function createBenchRouter(hub: Hub, redis: () => RedisSource | null) {
     redis: t.procedure.input(topicInput).subscription(async function* ({ input, signal }) {
       const source = redis();
       if (!source) throw new Error('The Redis event log is not available in this run');
+      for await (const [id, data] of source.subscribe(input.topic, signal)) yield tracked(id, data);
+    }),
+    /** Log scenarios: events through the event log this server process was started with. */
+    log: t.procedure.input(topicInput).subscription(async function* ({ input, signal }) {
+      const source = log();
+      if (!source) throw new Error('No event log was opened in this run');
       for await (const [id, data] of source.subscribe(input.topic, signal)) yield tracked(id, data);
     }),
   });
