@@ -1,6 +1,7 @@
 export { createLongPollHandler, type LongPollFetchHandler, type LongPollHandlerOptions } from './adapters/fetch';
 export { createLongPollNodeHandler, type LongPollNodeHandler, type LongPollNodeHandlerOptions } from './adapters/node';
 export type { LongPollOptions } from './core/options';
+export type { LongPollTelemetry, TelemetryMeter, TelemetryTracer } from './core/telemetry';
 export {
   createLongPollCore,
   type BudgetUse,

@@ -1,6 +1,7 @@
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
 import { DEFAULT_HOLD_MS } from '@trpc-longpoll/protocol';
 import type { RetryOptions } from './backoff';
+import type { PollOutcomeInfo } from './outcomes';
 
 /** A value, or a function that gives it; functions are called for every poll, so rotating credentials work. */
 export type MaybeLazy<T> = T | (() => T | Promise<T>);
@@ -34,6 +35,13 @@ export interface PollOptions {
    * "Affinity"). Default true; false leaves the URL as given.
    */
   affinity?: boolean;
+  /**
+   * Told what became of every poll: answered (with its events), failed and why (network,
+   * watchdog, HTTP status, an answer that is not the protocol's) with the backoff chosen, or
+   * stale. For connection health in the UI or the logs; a hook that throws is logged and
+   * polling goes on. With `shareAcrossTabs`, the leader tab's hook hears the shared poll.
+   */
+  onPollOutcome?: (outcome: PollOutcomeInfo) => void;
 }
 
 type Defaulted = 'holdMs' | 'watchdogMarginMs' | 'changeDelayMs' | 'retry' | 'affinity';
@@ -55,5 +63,6 @@ export function pollerOptions(opts: PollOptions, transformer: TRPCCombinedDataTr
     changeDelayMs: opts.changeDelayMs ?? 2,
     retry: opts.retry ?? {},
     affinity: opts.affinity ?? true,
+    onPollOutcome: opts.onPollOutcome,
   };
 }

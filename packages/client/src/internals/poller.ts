@@ -17,6 +17,7 @@ import { affinityUrl } from './affinity';
 import { backoffDelay, parseRetryAfter, staleStep } from './backoff';
 import { deserializeShape, pollError, type WireFailure } from './failures';
 import { evaluate, type PollerOptions } from './options';
+import { reportOutcome, type PollOutcomeBase, type PollOutcomeInfo } from './outcomes';
 import { judgeResult, type SubscriptionState } from './verdict';
 
 /** One subscription as the poll loop carries it; its owner (a subscription of this tab or of another) gets its outcomes. */
@@ -53,7 +54,13 @@ export interface PollLoopOptions extends PollerOptions {
   onPoll?: (poll: number, client: string) => void;
 }
 
-const REPOLL = Symbol('repoll');
+const SUPERSEDED = Symbol('superseded');
+/**
+ * A poll replaced by a newer one is answered by the server when the newer arrives; one that is
+ * still out after this long (an older server, another instance without the cluster option) is
+ * aborted, giving up its connection.
+ */
+const SUPERSEDED_GRACE_MS = 2_000;
 const WATCHDOG = Symbol('watchdog');
 const STOP = Symbol('stop');
 
@@ -71,6 +78,12 @@ export class Poller {
   private readonly entries = new Map<string, PollEntry>();
   private pollNumber: number;
   private inflight: AbortController | null = null;
+  /** Every poll still out: the current one, and replaced ones whose answers have not come yet. */
+  private readonly outstanding = new Set<AbortController>();
+  /** Polls a newer one replaced: only results they carry count, not their failures or empty answers. */
+  private readonly replaced = new WeakSet<AbortController>();
+  /** Ends the loop's wait on the poll in flight, so a newer set goes out without aborting it. */
+  private supersede: (() => void) | null = null;
   /** The entries the poll in flight carries. */
   private carrying: ReadonlySet<PollEntry> = new Set();
   private running = false;
@@ -88,6 +101,8 @@ export class Poller {
   private spoken = false;
   /** The instance that answered last (`via`), told to the next one as `prev`. */
   private via: string | undefined;
+  /** When the poll in flight went out, for `onPollOutcome`'s `durationMs`. */
+  private sentAt = 0;
 
   constructor(
     private readonly opts: PollLoopOptions,
@@ -132,7 +147,7 @@ export class Poller {
     this.stopped = true;
     if (this.changeTimer) clearTimeout(this.changeTimer);
     this.changeTimer = null;
-    this.inflight?.abort(STOP);
+    for (const controller of this.outstanding) controller.abort(STOP);
     this.wake?.();
   }
 
@@ -143,8 +158,9 @@ export class Poller {
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
       if (this.inflight) {
-        // A poll that was built after the change already carries the new set.
-        if (this.inflightVersion !== this.version) this.inflight.abort(REPOLL);
+        // A poll that was built after the change already carries the new set. An older one is not aborted: that would
+        // close its connection (a new TCP and TLS handshake per change); the server answers it when the new one arrives.
+        if (this.inflightVersion !== this.version) this.supersede?.();
       } else if (this.wake) this.wake();
       else this.start();
     }, this.opts.changeDelayMs);
@@ -188,7 +204,7 @@ export class Poller {
         continue;
       }
       this.inflightVersion = version;
-      await this.poll(active);
+      await this.pollUntilSuperseded(active);
       // Node's fetch (undici) puts a connection back in its pool only after this turn: polling at
       // once would open a second connection per client, which the server would keep alive too.
       await nextTurn();
@@ -234,13 +250,35 @@ export class Poller {
     });
   }
 
-  private async poll(active: PollEntry[]): Promise<void> {
+  /** Waits for the poll's answer, or until a change replaces it; a replaced poll's answer is still taken when it comes. */
+  private async pollUntilSuperseded(active: PollEntry[]): Promise<void> {
     const controller = new AbortController();
+    const replaced = waitUntil({
+      register: (wake) => {
+        this.supersede = wake;
+        return () => {
+          this.supersede = null;
+        };
+      },
+    });
+    const polling = this.poll(active, controller);
+    await Promise.race([polling, replaced]);
+    this.supersede?.();
+    if (this.outstanding.has(controller)) {
+      this.replaced.add(controller);
+      const giveUp = setTimeout(() => controller.abort(SUPERSEDED), SUPERSEDED_GRACE_MS);
+      void polling.finally(() => clearTimeout(giveUp));
+    }
+  }
+
+  private async poll(active: PollEntry[], controller: AbortController): Promise<void> {
     this.inflight = controller;
+    this.outstanding.add(controller);
     this.carrying = new Set(active);
     // The server holds at most hold + hold/16; past that plus a margin the request is wedged.
     const watchdogMs = this.opts.holdMs + this.opts.holdMs / 16 + this.opts.watchdogMarginMs;
     const watchdog = setTimeout(() => controller.abort(WATCHDOG), watchdogMs);
+    this.sentAt = Date.now();
     let response: Response;
     let text: string;
     try {
@@ -249,25 +287,32 @@ export class Poller {
       text = await response.text();
     } catch (cause) {
       const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted && (reason === REPOLL || reason === STOP)) return;
-      const error =
-        controller.signal.aborted && reason === WATCHDOG
-          ? new TRPCClientError(`The poll got no answer within ${Math.round(watchdogMs)} ms`)
-          : TRPCClientError.from(cause instanceof Error ? cause : new Error(String(cause)));
+      // A replaced poll's failure says nothing about the entries: the newer poll carries them.
+      if ((controller.signal.aborted && reason === STOP) || this.replaced.has(controller)) return;
+      const watchdogFired = controller.signal.aborted && reason === WATCHDOG;
+      const error = watchdogFired
+        ? new TRPCClientError(`The poll got no answer within ${Math.round(watchdogMs)} ms`)
+        : TRPCClientError.from(cause instanceof Error ? cause : new Error(String(cause)));
       this.transient(active, error);
+      this.report({ ...this.outcomeBase(active), type: 'failed', reason: watchdogFired ? 'watchdog' : 'network', error, backoffMs: this.backoffMs() });
       return;
     } finally {
       clearTimeout(watchdog);
+      this.outstanding.delete(controller);
       if (this.inflight === controller) {
         this.inflight = null;
         this.carrying = new Set();
       }
     }
     if (this.stopped) return;
-    this.handleResponse(active, response, text);
+    this.handleResponse(active, response, text, controller);
   }
 
-  private handleResponse(active: PollEntry[], response: Response, text: string): void {
+  private handleResponse(active: PollEntry[], response: Response, text: string, controller: AbortController): void {
+    if (this.replaced.has(controller)) {
+      this.lateAnswer(active, response, text);
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -278,23 +323,30 @@ export class Poller {
       const polled = readPollError(json);
       const error = pollError(this.opts.transformer, response.status, polled?.error, { response });
       const shape = polled ? deserializeShape(this.opts.transformer, polled.error) : null;
-      if (isRetryableHttpStatus(response.status) || (shape && isRetryableRpcCode(shape.code))) {
+      const retryable = isRetryableHttpStatus(response.status) || (shape !== null && isRetryableRpcCode(shape.code));
+      if (retryable) {
         this.transient(active, error, parseRetryAfter(response.headers.get('retry-after')));
       } else {
         this.fatal(active, error, { kind: 'fatal', status: response.status, ...(polled ? { error: polled.error } : {}) });
       }
+      const backoffMs = retryable ? this.backoffMs() : null;
+      this.report({ ...this.outcomeBase(active), type: 'failed', reason: 'http', status: response.status, error, backoffMs });
       return;
     }
     let answer: PollResponse;
     try {
       answer = parsePollResponse(json);
     } catch (cause) {
-      this.transient(active, new TRPCClientError(`The poll answer is not a trpc-longpoll response: ${(cause as Error).message}`));
+      const error = new TRPCClientError(`The poll answer is not a trpc-longpoll response: ${(cause as Error).message}`);
+      this.transient(active, error);
+      this.report({ ...this.outcomeBase(active), type: 'failed', reason: 'invalid-answer', error, backoffMs: this.backoffMs() });
       return;
     }
     this.via = answer.via;
     if (answer.stale) {
+      const base = this.outcomeBase(active);
       this.stale(active);
+      this.report({ ...base, type: 'stale', inARow: this.staleAnswers, backoffMs: this.backoffMs(), newClient: base.client !== this.clientId });
       return;
     }
     const { results } = answer;
@@ -306,6 +358,40 @@ export class Poller {
     const carried = this.current(active);
     for (const entry of carried) this.track(entry, results[entry.key]);
     this.opts.deliver({ kind: 'answer', results }, carried);
+    if (this.opts.onPollOutcome) {
+      const events = Object.values(results).reduce((sum, result) => sum + (result.events?.length ?? 0), 0);
+      this.report({ ...this.outcomeBase(active), type: 'answered', events, results: Object.keys(results).length, pauseMs: pause ?? 0 });
+    }
+  }
+
+  private outcomeBase(active: PollEntry[]): PollOutcomeBase {
+    return { poll: this.pollNumber, client: this.clientId, subscriptions: active.length, durationMs: Date.now() - this.sentAt };
+  }
+
+  private readonly report = (outcome: PollOutcomeInfo) => reportOutcome(this.opts.onPollOutcome, outcome);
+
+  private backoffMs(): number {
+    return Math.max(0, this.backoffUntil - Date.now());
+  }
+
+  /**
+   * The answer to a poll a newer one replaced. The server usually answers it empty when the newer
+   * arrives; if news beat the newer poll there, the events are delivered now (and deduplicated
+   * when the newer answer repeats them). Nothing else in it — failures, `via`, `stale` — is newer
+   * than what the newer poll will say.
+   */
+  private lateAnswer(active: PollEntry[], response: Response, text: string): void {
+    if (!response.ok) return;
+    let answer: PollResponse;
+    try {
+      answer = parsePollResponse(JSON.parse(text));
+    } catch {
+      return;
+    }
+    if (answer.stale || Object.keys(answer.results).length === 0) return;
+    const carried = this.current(active).filter((entry) => answer.results[entry.key] !== undefined);
+    for (const entry of carried) this.track(entry, answer.results[entry.key]);
+    this.opts.deliver({ kind: 'answer', results: answer.results }, carried);
   }
 
   /** The entries of a poll that are still in the set (not removed while it was out). */

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createLongPollCore } from '../core/pipeline';
 import type { CoreResponse } from '../core/http';
 import type { LongPollOptions } from '../core/options';
+import type { LongPollStats } from '../core/stats';
 import type { CreateContextOption } from './context';
 import { abortOnClose, nodeHeader } from './shared';
 
@@ -14,6 +15,19 @@ export interface LongPollFastifyPluginOptions<TRouter extends AnyTRPCRouter> {
   /** `router`, `createContext` (gets `{ req, res, info }` as in `fastifyTRPCPlugin`), `onError` and the long-poll options. */
   trpcOptions: LongPollOptions<TRouter, FastifyRequest> &
     CreateContextOption<TRouter, NodeHTTPCreateContextFnOptions<FastifyRequest, FastifyReply>>;
+  /**
+   * Called once, at registration, with the plugin's handler: a plugin has no return value to
+   * carry `stats()`, and its decorations stay inside its own encapsulated context.
+   */
+  onHandler?: (handler: LongPollFastifyHandler) => void;
+}
+
+/** What the plugin hands `onHandler`, as the other adapters' handlers carry it. */
+export interface LongPollFastifyHandler {
+  /** A cheap snapshot: held polls, runs, budgets and counters since registration. */
+  stats(): LongPollStats;
+  /** Answers every held poll and stops every procedure; Fastify's `preClose` calls it too. */
+  close(): Promise<void>;
 }
 
 function send(reply: FastifyReply, answer: CoreResponse): FastifyReply {
@@ -32,6 +46,7 @@ export function fastifyLongPollPlugin<TRouter extends AnyTRPCRouter>(
   done: (err?: Error) => void,
 ): void {
   const core = createLongPollCore(opts.trpcOptions);
+  opts.onHandler?.({ stats: core.stats, close: core.close });
   type CreateContextFn = (o: NodeHTTPCreateContextFnOptions<FastifyRequest, FastifyReply>) => unknown;
   const createContext = (opts.trpcOptions as { createContext?: CreateContextFn }).createContext;
 

@@ -81,9 +81,15 @@ export interface LongPollOptions<TRouter extends AnyTRPCRouter, TRequest = unkno
    * leaves, the others stop its procedures at once instead of at idle expiry.
    */
   cluster?: import('../log/types').ClusterChannel;
+  /**
+   * OpenTelemetry: the app's `Meter` gets the counters and gauges of `stats()` and two poll
+   * histograms, its `Tracer` a span per poll and per procedure run started (docs/observability.md).
+   * Without it nothing is measured and `@opentelemetry/api` is never loaded.
+   */
+  telemetry?: import('./telemetry').LongPollTelemetry;
 }
 
-export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify' | 'budgetKey' | 'cluster'>>;
+export type ResolvedOptions = Required<Omit<LongPollOptions<AnyTRPCRouter>, 'router' | 'onError' | 'identify' | 'budgetKey' | 'cluster' | 'telemetry'>>;
 
 export function resolveOptions(opts: LongPollOptions<AnyTRPCRouter, any>): ResolvedOptions {
   const holdMs = opts.holdMs ?? DEFAULT_HOLD_MS;
