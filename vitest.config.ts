@@ -13,6 +13,8 @@ export default defineConfig({
       '@trpc-longpoll/server': src('server'),
       '@trpc-longpoll/client': src('client'),
       '@trpc-longpoll/redis': src('redis'),
+      '@trpc-longpoll/upstash': src('upstash'),
+      '@trpc-longpoll/postgres': src('postgres'),
       // The shared test helpers (private, never built): other packages' tests import them by name.
       '@trpc-longpoll/e2e': src('e2e'),
     },

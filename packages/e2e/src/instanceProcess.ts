@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const instanceScript = fileURLToPath(new URL('./instance.ts', import.meta.url));
+// Resolved when used: under jsdom (the React tests import this package's index) `import.meta.url` is no file URL.
+const repoRoot = () => fileURLToPath(new URL('../../..', import.meta.url));
+const instanceScript = () => fileURLToPath(new URL('./instance.ts', import.meta.url));
 
 /** One `src/instance.ts` server, as its own Node process. */
 export interface InstanceProcess {
@@ -16,8 +17,8 @@ export interface InstanceProcess {
 
 /** Starts `src/instance.ts` (environment as it documents) and waits until it listens. */
 export async function startInstance(env: Record<string, string>): Promise<InstanceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', instanceScript], {
-    cwd: repoRoot,
+  const child = spawn(process.execPath, ['--import', 'tsx', instanceScript()], {
+    cwd: repoRoot(),
     env: { ...process.env, ...env, EXIT_WITH_STDIN: '1' },
     // The instance exits when this pipe closes, so it never outlives the test worker.
     stdio: ['pipe', 'pipe', 'inherit'],

@@ -4,4 +4,4 @@ export * from './validate';
 
 /** Default and ceiling of the hold, in ms: under API Gateway's 29 s and nginx/ALB's 60 s. */
 export const DEFAULT_HOLD_MS = 20_000;
-export { randomId, timeoutSignal, waitUntil, type WaitOptions } from './runtime';
+export { afterTurn, randomId, timeoutSignal, waitUntil, type WaitOptions } from './runtime';

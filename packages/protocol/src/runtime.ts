@@ -67,3 +67,19 @@ export function timeoutSignal(ms: number): AbortSignal {
   (timer as { unref?: () => void }).unref?.();
   return controller.signal;
 }
+
+/**
+ * Runs `fn` once the current event-loop turn is over (after its I/O callbacks, as
+ * Node's `setImmediate`), and returns what cancels it. Hosts without
+ * `setImmediate` (browsers, Cloudflare Workers without `nodejs_compat`, Deno's
+ * web side) get a zero-delay timer instead.
+ */
+export function afterTurn(fn: () => void): () => void {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  if (typeof immediate === 'function') {
+    const handle = immediate(fn);
+    return () => (globalThis as unknown as { clearImmediate: (handle: unknown) => void }).clearImmediate(handle);
+  }
+  const timer = setTimeout(fn, 0);
+  return () => clearTimeout(timer);
+}

@@ -3,21 +3,27 @@
  * Exits non-zero if any client lost, duplicated or reordered an event, or if
  * anything leaked.
  *
- *   pnpm chaos [--minutes 3] [--clients 8] [--subscriptions 3] [--topics 6] [--events 900]
+ *   pnpm chaos [--log redis|postgres] [--minutes 3] [--clients 8] [--from-now-clients 2] [--untracked-clients 2]
+ *              [--subscriptions 3] [--topics 6] [--events 900]
  *              [--fault-rate 0.15] [--hold 2000] [--leak-cycles 100000] [--json report.json]
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { DATABASE_URL, postgresAvailable } from '../postgresEnv';
 import { REDIS_URL, redisAvailable } from '../redisEnv';
+import { CHAOS_LOGS, type ChaosLogKind } from './logChoice';
 import type { LeakReport } from './leakCycles';
 import { formatReport, runSoak } from './soak';
 
 const { values } = parseArgs({
   options: {
+    log: { type: 'string', default: 'redis' },
     minutes: { type: 'string', default: '3' },
     clients: { type: 'string', default: '8' },
+    'from-now-clients': { type: 'string', default: '2' },
+    'untracked-clients': { type: 'string', default: '2' },
     subscriptions: { type: 'string', default: '3' },
     topics: { type: 'string', default: '6' },
     events: { type: 'string' },
@@ -32,15 +38,27 @@ const minutes = Number(values.minutes);
 const durationMs = minutes * 60_000;
 const events = Number(values.events ?? Math.round(durationMs / 200));
 
-if (!(await redisAvailable('pnpm chaos'))) {
+const eventLog = values.log as ChaosLogKind;
+if (!CHAOS_LOGS.includes(eventLog)) {
+  console.error(`--log must be one of ${CHAOS_LOGS.join(', ')}; got ${values.log}`);
+  process.exit(2);
+}
+if (eventLog === 'redis' && !(await redisAvailable('pnpm chaos'))) {
   console.error(`pnpm chaos needs Redis (REDIS_URL, default ${REDIS_URL}).`);
   process.exit(2);
 }
+if (eventLog === 'postgres' && !(await postgresAvailable('pnpm chaos --log postgres'))) {
+  console.error(`pnpm chaos --log postgres needs PostgreSQL (DATABASE_URL, default ${DATABASE_URL}).`);
+  process.exit(2);
+}
 
-console.log(`chaos soak: ${minutes} min, ${events} events per topic\n`);
+console.log(`chaos soak on the ${eventLog} log: ${minutes} min, ${events} events per topic\n`);
 const report = await runSoak({
   redisUrl: REDIS_URL,
+  eventLog,
   clients: Number(values.clients),
+  fromNowClients: Number(values['from-now-clients']),
+  untrackedClients: Number(values['untracked-clients']),
   subscriptionsPerClient: Number(values.subscriptions),
   topics: Number(values.topics),
   events,

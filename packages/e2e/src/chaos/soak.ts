@@ -1,17 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createRedisEventLog } from '@trpc-longpoll/redis';
-import { Redis } from 'ioredis';
-import { deleteKeys, uniquePrefix } from '../redisEnv';
+import { isLongPollCursorError } from '@trpc-longpoll/client';
 import { createLongPollClient } from '../client';
 import { startProxy, type Fault } from '../proxy';
+import { chaosLogSettings, createChaosLog, dropChaosData, type ChaosLogKind, type ChaosLogSettings } from './logChoice';
 import type { ChaosRouter } from './router';
-import { formatTallies, isClean, tallyClient, type ClientTally } from './tally';
+import { formatTallies, isClean, tallyClient, type ClientTally, type Segment, type SubscriptionKind, type SubscriptionRecord } from './tally';
 
 export interface SoakOptions {
   redisUrl: string;
+  /** The shared event log. Default Redis (at `redisUrl`); PostgreSQL is at DATABASE_URL. */
+  eventLog?: ChaosLogKind;
   clients: number;
+  /** Clients whose subscriptions start without `lastEventId` ("from now"), through the same round-robin proxy. Default 2. */
+  fromNowClients?: number;
+  /** Clients of untracked subscriptions, through a second proxy that hashes on `lp_affinity`. Default 2. */
+  untrackedClients?: number;
   subscriptionsPerClient: number;
   topics: number;
   /** Events published on every topic, numbered 1…events. */
@@ -54,10 +59,11 @@ interface Instance {
   child: ChildProcess;
 }
 
-async function startInstance(opts: { port: number; redisUrl: string; prefix: string; holdMs: number }): Promise<Instance> {
+async function startInstance(opts: { port: number; log: ChaosLogSettings; holdMs: number }): Promise<Instance> {
+  const { kind, url, namespace } = opts.log;
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/e2e/src/chaos/instance.ts'], {
     cwd: root(),
-    env: { ...process.env, PORT: String(opts.port), REDIS_URL: opts.redisUrl, CHAOS_PREFIX: opts.prefix, HOLD_MS: String(opts.holdMs) },
+    env: { ...process.env, PORT: String(opts.port), CHAOS_LOG: kind, CHAOS_LOG_URL: url, CHAOS_NAMESPACE: namespace, HOLD_MS: String(opts.holdMs) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -110,7 +116,7 @@ function faultPicker(holdMs: number, watchdogMs: number, counts: Record<string, 
 }
 
 /**
- * Publishes numbered events on a shared Redis log while clients follow them
+ * Publishes numbered events on a shared event log while clients follow them
  * through a fault-injecting proxy over two instances, one of which is killed
  * and one drained along the way; then counts what each client got.
  */
@@ -123,8 +129,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     timeline.push(line);
     say(line);
   };
-  const prefix = uniquePrefix('chaos');
-  const publisher = createRedisEventLog<Record<string, { n: number }>>({ redis: opts.redisUrl, prefix });
+  const logSettings = chaosLogSettings(opts.eventLog ?? 'redis', opts.redisUrl);
+  const publisher = createChaosLog(logSettings);
   const topics = Array.from({ length: opts.topics }, (_, i) => `chaos:${i}`);
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const instances: Instance[] = [];
@@ -134,7 +140,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const genesis = new Map<string, string>();
     for (const topic of topics) genesis.set(topic, await publisher.publish(topic, { n: 0 }));
 
-    const start = (port: number) => startInstance({ port, redisUrl: opts.redisUrl, prefix, holdMs: opts.holdMs });
+    const start = (port: number) => startInstance({ port, log: logSettings, holdMs: opts.holdMs });
     instances.push(await start(0), await start(0));
     cleanups.push(() => Promise.all(instances.map((instance) => terminate(instance.child))));
     mark(`instances up on ${instances.map((i) => i.port).join(', ')}`);
@@ -147,40 +153,73 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const proxy = await startProxy({ upstreams: instances.map((i) => i.url), fault: (info) => pick(faultRate)(info) });
     cleanups.push(() => proxy.close());
 
-    const received: number[][][] = [];
-    const errors: number[] = [];
-    const subscriptions: { unsubscribe(): void }[] = [];
-    for (let c = 0; c < opts.clients; c++) {
-      const client = createLongPollClient<ChaosRouter>(proxy.url, {
-        holdMs: opts.holdMs,
-        watchdogMarginMs,
-        retry: { initialDelayMs: 50, maxDelayMs: 1_000 },
-      });
-      received.push([]);
-      errors.push(0);
-      for (let s = 0; s < opts.subscriptionsPerClient; s++) {
-        const topic = topics[(c * opts.subscriptionsPerClient + s) % topics.length]!;
-        const events: number[] = [];
-        received[c]!.push(events);
-        subscriptions.push(
-          client.events.subscribe(
-            { topic, lastEventId: genesis.get(topic)! },
-            {
-              onData: (envelope) => events.push((envelope.data as { n: number }).n),
-              onError: (error) => {
-                errors[c]!++;
-                say(`client ${c} subscription ${s} failed: ${error.message}`);
+    // The proxy the untracked clients use: the same instances, each client kept on one by its affinity token.
+    const sticky = await startProxy({
+      upstreams: instances.map((i) => i.url),
+      fault: (info) => pick(faultRate)(info),
+      balance: { hashQuery: 'lp_affinity' },
+    });
+    cleanups.push(() => sticky.close());
+    /** The newest event number whose publishing has begun: a subscription started after it is owed the ones after. */
+    let publishing = 0;
+    const kinds: [SubscriptionKind, number][] = [
+      ['tracked', opts.clients],
+      ['from-now', opts.fromNowClients ?? 2],
+      ['untracked', opts.untrackedClients ?? 2],
+    ];
+    const clients: { name: string; subscriptions: SubscriptionRecord[] }[] = [];
+    const subscriptions = new Set<{ unsubscribe(): void }>();
+    let index = 0;
+    for (const [kind, count] of kinds) {
+      for (let c = 0; c < count; c++, index++) {
+        const client = createLongPollClient<ChaosRouter>(kind === 'untracked' ? sticky.url : proxy.url, {
+          holdMs: opts.holdMs,
+          watchdogMarginMs,
+          retry: { initialDelayMs: 50, maxDelayMs: 1_000 },
+        });
+        const name = `${kind} ${c + 1}`;
+        const records: SubscriptionRecord[] = [];
+        clients.push({ name, subscriptions: records });
+        for (let s = 0; s < opts.subscriptionsPerClient; s++) {
+          const topic = topics[(index * opts.subscriptionsPerClient + s) % topics.length]!;
+          const record: SubscriptionRecord = { kind, segments: [] };
+          records.push(record);
+          const follow = () => {
+            const segment: Segment = { due: kind === 'tracked' ? 1 : Infinity, events: [] };
+            record.segments.push(segment);
+            const callbacks = {
+              onStarted: () => {
+                if (segment.due === Infinity) segment.due = publishing + 1;
               },
-            },
-          ),
-        );
+              onData: (envelope: unknown) => {
+                const data = kind === 'untracked' ? envelope : (envelope as { data: unknown }).data;
+                segment.events.push((data as { n: number }).n);
+              },
+              onError: (error: Error) => {
+                subscriptions.delete(sub);
+                const typed = isLongPollCursorError(error) && (error.reason === 'resume-lost' || error.reason === 'no-affinity');
+                segment.error = { typed };
+                say(`${name} subscription ${s + 1} ended: ${typed ? `${(error as { reason?: string }).reason}, subscribing again` : error.message}`);
+                if (typed && kind === 'untracked') setTimeout(follow, 100);
+              },
+            };
+            const sub =
+              kind === 'untracked'
+                ? client.untracked.subscribe({ topic }, callbacks)
+                : client.events.subscribe(kind === 'tracked' ? { topic, lastEventId: genesis.get(topic)! } : { topic }, callbacks);
+            subscriptions.add(sub);
+          };
+          follow();
+        }
       }
     }
     cleanups.push(() => {
       for (const sub of subscriptions) sub.unsubscribe();
     });
     faultRate = opts.faultRate;
-    mark(`${opts.clients} clients × ${opts.subscriptionsPerClient} subscriptions following ${topics.length} topics; fault rate ${opts.faultRate}`);
+    mark(
+      `${kinds.map(([kind, count]) => `${count} ${kind}`).join(', ')} clients × ${opts.subscriptionsPerClient} subscriptions following ${topics.length} topics; fault rate ${opts.faultRate}`,
+    );
 
     const lifecycle: Promise<void>[] = [];
     const restart = (index: number, how: 'SIGKILL' | 'SIGTERM') =>
@@ -200,6 +239,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const interval = opts.durationMs / opts.events;
     for (let n = 1; n <= opts.events; n++) {
       const due = began + n * interval;
+      publishing = n;
       await Promise.all(topics.map((topic) => publisher.publish(topic, { n })));
       if (n === killAt) lifecycle.push(restart(0, 'SIGKILL'));
       if (n === drainAt) lifecycle.push(restart(1, 'SIGTERM'));
@@ -209,7 +249,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     mark(`published ${opts.events} events on each topic`);
     await Promise.all(lifecycle);
 
-    const complete = () => received.every((subs) => subs.every((events) => events.length >= opts.events));
+    // Complete when every subscription's latest stretch has reached the last event.
+    const complete = () => clients.every(({ subscriptions: subs }) => subs.every(({ segments }) => segments.at(-1)?.events.at(-1) === opts.events));
     const deadline = Date.now() + opts.settleMs;
     while (!complete() && Date.now() < deadline) await sleep(100);
     // Anything late (a duplicate, say) has a moment to show up.
@@ -217,14 +258,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await sleep(Math.min(1_000, opts.holdMs));
     mark(complete() ? 'every subscription has every event' : 'gave up waiting for the last events');
 
-    const tallies = received.map((subs, c) => tallyClient(c + 1, subs, opts.events, errors[c]!));
+    const tallies = clients.map(({ name, subscriptions: subs }) => tallyClient(name, subs, opts.events));
     const { log: _log, redisUrl: _url, ...options } = opts;
-    return { options, tallies, polls: proxy.requests(), faults, timeline, elapsedMs: Date.now() - began, ok: tallies.every(isClean) };
+    const polls = proxy.requests() + sticky.requests();
+    return { options, tallies, polls, faults, timeline, elapsedMs: Date.now() - began, ok: tallies.every(isClean) };
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
     await publisher.close();
-    const admin = new Redis(opts.redisUrl);
-    await deleteKeys(admin, prefix).finally(() => admin.disconnect());
+    await dropChaosData(logSettings);
   }
 }
 

@@ -3,6 +3,7 @@ import { getHTTPStatusCodeFromError, type TRPCRequestInfo } from '@trpc/server/h
 import {
   PROTOCOL_VERSION,
   ProtocolError,
+  afterTurn,
   parsePollRequest,
   randomId,
   waitUntil,
@@ -179,7 +180,7 @@ class PollPipeline {
     this.cluster?.close();
     this.sessions.releaseAll();
     // Let released polls build their answers before the runs go away.
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => afterTurn(resolve));
     this.sessions.dropAll();
     await Promise.all(this.pendingAnswers);
   }

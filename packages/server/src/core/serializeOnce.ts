@@ -11,11 +11,11 @@
  * equal but not the same object are serialized each on its own.
  */
 
+import { afterTurn } from '@trpc-longpoll/protocol';
+
 /** A value's JSON as it goes on the wire (`undefined` for a value JSON leaves out). */
 export type JsonOf = (value: unknown) => string | undefined;
 
-const later: (fn: () => void) => void =
-  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
 
 export function serializeOnce(serialize: (value: unknown) => unknown): JsonOf {
   let cache: WeakMap<object, string | undefined> | null = null;
@@ -25,7 +25,7 @@ export function serializeOnce(serialize: (value: unknown) => unknown): JsonOf {
     const json = JSON.stringify(serialize(value));
     if (!cache) {
       cache = new WeakMap();
-      later(() => {
+      afterTurn(() => {
         cache = null;
       });
     }

@@ -1,6 +1,11 @@
-import { waitUntil } from '@trpc-longpoll/protocol';
+import { afterTurn, waitUntil } from '@trpc-longpoll/protocol';
 import type { Ledger } from './budgets';
 import type { Run } from './run';
+
+function cancellableTimeout(fn: () => void, ms: number): () => void {
+  const timer = setTimeout(fn, ms);
+  return () => clearTimeout(timer);
+}
 
 /** A poll being held open, waiting for news. */
 export interface HeldPoll {
@@ -78,7 +83,7 @@ export class Session {
    * or `close()` releases it. Resolves with why the hold ended.
    */
   async hold(ms: number, coalesceMs: number, signal: AbortSignal): Promise<HoldEnd> {
-    let coalesce: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | null = null;
+    let coalesce: (() => void) | null = null;
     let why: HoldEnd | undefined;
     let ended = false;
     await waitUntil({
@@ -91,7 +96,7 @@ export class Session {
         };
         const held: HeldPoll = {
           wake: () => {
-            coalesce ??= coalesceMs > 0 ? setTimeout(end('news'), coalesceMs) : setImmediate(end('news'));
+            coalesce ??= coalesceMs > 0 ? cancellableTimeout(end('news'), coalesceMs) : afterTurn(end('news'));
           },
           release: end('released'),
         };
@@ -99,10 +104,7 @@ export class Session {
         this.held = held;
         return () => {
           ended = true;
-          if (coalesce) {
-            clearTimeout(coalesce as ReturnType<typeof setTimeout>);
-            clearImmediate(coalesce as ReturnType<typeof setImmediate>);
-          }
+          coalesce?.();
           this.heldPolls.delete(held);
           if (this.held === held) this.held = null;
         };

@@ -93,7 +93,15 @@ class TopicLog {
 
 /** One log's topics, its epoch and its settings: what a subscription reads with. */
 class MemoryTopics {
-  readonly epoch = newEpoch();
+  private epochValue: string | null = null;
+
+  /**
+   * Drawn on first use, not when the log is made: Cloudflare Workers forbid random
+   * numbers in a module's global scope, where apps create their log.
+   */
+  get epoch(): string {
+    return (this.epochValue ??= newEpoch());
+  }
   readonly closing = new AbortController();
   private readonly logs = new Map<string, TopicLog>();
 
