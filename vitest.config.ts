@@ -12,6 +12,7 @@ export default defineConfig({
       '@trpc-longpoll/protocol': src('protocol'),
       '@trpc-longpoll/server': src('server'),
       '@trpc-longpoll/client': src('client'),
+      '@trpc-longpoll/redis/format': fileURLToPath(new URL('./packages/redis/src/format.ts', import.meta.url)),
       '@trpc-longpoll/redis': src('redis'),
       '@trpc-longpoll/upstash': src('upstash'),
       '@trpc-longpoll/postgres': src('postgres'),

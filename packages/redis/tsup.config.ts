@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.base';
 
-export default defineConfig(packageBuild());
+// The root, and the storage format on its own (no ioredis) for the REST log.
+export default defineConfig(packageBuild({ index: 'src/index.ts', format: 'src/format.ts' }));

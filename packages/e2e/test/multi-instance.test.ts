@@ -1,6 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createTRPCClient, httpBatchLink } from '@trpc/client';
 import { isLongPollCursorError } from '@trpc-longpoll/client';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -13,6 +10,7 @@ import {
   REDIS_URL,
   redisAvailable,
   startPrivateRedis,
+  startInstance,
   startProxy,
   uniquePrefix,
   useCleanup,
@@ -22,46 +20,6 @@ import {
 } from '../src';
 
 const available = await redisAvailable('multi-instance tests');
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const instanceScript = fileURLToPath(new URL('../src/instance.ts', import.meta.url));
-
-interface Instance {
-  url: string;
-  child: ChildProcess;
-  /** `kill -9`: no goodbye, no cleanup. */
-  crash(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Starts `src/instance.ts` as its own Node process and waits until it listens. */
-async function startInstance(env: Record<string, string>): Promise<Instance> {
-  const child = spawn(process.execPath, ['--import', 'tsx', instanceScript], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env, EXIT_WITH_STDIN: '1' },
-    // The instance exits when this pipe closes, so it never outlives the test worker.
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`instance ${env.INSTANCE} did not start`)), 15_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const { listening } = JSON.parse(line) as { listening?: string };
-        if (!listening) return;
-        clearTimeout(timer);
-        resolve(listening);
-      } catch {
-        // Not the ready line.
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`instance ${env.INSTANCE} exited with ${code} before listening`)));
-  });
-  const kill = async (signal: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
-  };
-  return { url, child, crash: () => kill('SIGKILL'), stop: () => kill('SIGTERM') };
-}
 
 function publisher(url: string) {
   return createTRPCClient<RoomRouter>({ links: [httpBatchLink({ url, transformer: superjson })] });

@@ -15,8 +15,7 @@ import { Redis } from '@upstash/redis';
 import { RestClusterChannel } from './cluster';
 import { CommandBatcher, Script } from './commands';
 import { Poller, type ReadReply } from './poller';
-import { HEAD_SCRIPT, PUBLISH_SCRIPT, READ_SCRIPT } from './redisFormat/scripts';
-import { ORIGIN, formatEventId, numberOf, parseEventId, type StreamPosition } from './redisFormat/streamIds';
+import { HEAD_SCRIPT, ORIGIN, PUBLISH_SCRIPT, READ_SCRIPT, formatEventId, numberOf, parseEventId, type StreamPosition } from '@trpc-longpoll/redis/format';
 
 export interface UpstashEventLogRetention {
   /** Entries kept per topic (`XADD … MAXLEN`). Default 10 000 unless `maxAgeMs` is set. */

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TrackedEnvelope } from '@trpc/server';
 import { EventLogGoneError, isBookmark, type EventLog } from '@trpc-longpoll/server';
 import { createRedisEventLog } from '@trpc-longpoll/redis';
@@ -93,13 +91,6 @@ describe.skipIf(!available)('Upstash REST event log', () => {
         [ids[0], 1],
         [ids[1], 2],
       ]);
-    }
-  });
-
-  it('its copy of the Redis log scripts and id rules is exactly the Redis package one', () => {
-    for (const file of ['scripts.ts', 'streamIds.ts']) {
-      const read = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), 'utf8');
-      expect(read(`../src/redisFormat/${file}`), file).toBe(read(`../../redis/src/${file}`));
     }
   });
 
