@@ -53,6 +53,8 @@ if (flag('heap-snapshots')) {
 
 // `--telemetry`: the long-poll server reports to the OpenTelemetry SDK (src/server/telemetry.ts), to state what that costs.
 if (flag('telemetry')) childEnv.BENCH_TELEMETRY = '1';
+// `--superjson`: tRPC's transports (ours, SSE, WebSocket) run with superjson and events carry a Date.
+if (flag('superjson')) childEnv.BENCH_SUPERJSON = '1';
 
 // The bundles must sit inside the package, so that Node finds the bench's dependencies from them.
 const bundles = await buildProcesses(`${resultsDir}build`);
@@ -221,7 +223,7 @@ const report: BenchReport = {
   figures,
   errors,
 };
-const partial = quick || flag('telemetry') || flag('no-write') || flag('profile') || option('only') !== undefined || option('transports') !== undefined || argv.includes('--set') || idlePolls !== undefined || longPollOptions !== undefined;
+const partial = quick || flag('telemetry') || flag('superjson') || flag('no-write') || flag('profile') || option('only') !== undefined || option('transports') !== undefined || argv.includes('--set') || idlePolls !== undefined || longPollOptions !== undefined;
 const written = await writeReport(report, { toDocs: !partial, resultsDir });
 console.log(`Report: ${written.join(', ')}`);
 // Speed is never a failure; a scenario that could not run is.

@@ -18,7 +18,12 @@ export interface BenchEvent {
   t: number;
   /** Padding, so events have a realistic size. */
   p: string;
+  /** With `--superjson`: a Date, as apps send them, which superjson must encode (plain JSON could not). */
+  d?: Date;
 }
+
+/** `pnpm bench --superjson`: every tRPC transport runs with superjson and events carry a Date (the floor stays plain JSON). */
+export const SUPERJSON = process.env.BENCH_SUPERJSON === '1';
 
 /** Where an event comes from: the in-process hub, the Redis event log (scenario 6), or the log of a log scenario. */
 export type Source = 'hub' | 'redis' | 'log';

@@ -165,6 +165,8 @@ describe.skipIf(!available)('PostgreSQL event log', () => {
     // The listener's packets now go nowhere, as behind a dropped NAT entry: no error, no close.
     proxy.freezeAll();
     const second = iter.next();
+    // Let the subscription read (nothing new) and wait: a read racing the publish would find 2 without any wake-up.
+    await new Promise((resolve) => setTimeout(resolve, 150));
     await log.publish('t:silent', 2);
     // recheckMs is a minute: only a new listener, after a missed heartbeat, can deliver this in time.
     expect((await second).value![1]).toBe(2);

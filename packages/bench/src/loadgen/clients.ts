@@ -3,7 +3,8 @@ import { longPollLink } from '@trpc-longpoll/client';
 import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
 import type { BenchRouter } from '../server/router';
-import type { BenchEvent, Transport } from '../shared';
+import superjson from 'superjson';
+import { SUPERJSON, type BenchEvent, type Transport } from '../shared';
 
 /** A procedure of the bench router: untracked, tracked, through the Redis log, or through a log scenario's log. */
 export type BenchPath = 'events' | 'tracked' | 'redis' | 'log';
@@ -19,13 +20,15 @@ export function createBenchClient(transport: Transport, port: number): BenchClie
   if (transport === 'floor') return createFloorClient(url);
   let closeLink: () => Promise<void> = async () => {};
   let link: TRPCLink<BenchRouter>;
+  // The bench router's type says "no transformer"; with --superjson both ends use superjson all the same.
+  const transformer = (SUPERJSON ? { transformer: superjson } : {}) as {};
   if (transport === 'longpoll') {
-    link = longPollLink<BenchRouter>({ url });
+    link = longPollLink<BenchRouter>({ url, ...transformer });
   } else if (transport === 'sse') {
-    link = httpSubscriptionLink<BenchRouter, typeof EventSource>({ url, EventSource });
+    link = httpSubscriptionLink<BenchRouter, typeof EventSource>({ url, EventSource, ...transformer });
   } else {
     const wsClient = createWSClient({ url: `ws://127.0.0.1:${port}`, WebSocket: WebSocket as never });
-    link = wsLink<BenchRouter>({ client: wsClient });
+    link = wsLink<BenchRouter>({ client: wsClient, ...transformer });
     closeLink = () => wsClient.close();
   }
   const trpc = createTRPCClient<BenchRouter>({ links: [link] });

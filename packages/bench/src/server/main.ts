@@ -11,7 +11,7 @@ import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createLongPollNodeHandler } from '@trpc-longpoll/server';
 import { WebSocketServer } from 'ws';
-import { now, type BenchEvent, type PublishRequest, type ServerArgs, type ServerReady, type ServerStats, type Transport } from '../shared';
+import { now, type BenchEvent, type PublishRequest, type ServerArgs, type ServerReady, type ServerStats, type Transport, SUPERJSON } from '../shared';
 import { createFloorHandler } from './floor';
 import { Hub } from './hub';
 import { openLogSource, type LogAvailability } from './logSource';
@@ -130,7 +130,8 @@ async function publish(request: PublishRequest): Promise<{ published: number; ms
     const writes: Promise<unknown>[] = [];
     for (; n <= end; n++) {
       for (const topic of request.topics) {
-        const event: BenchEvent = { n, t: now(), p: padding };
+        const t = now();
+        const event: BenchEvent = SUPERJSON ? { n, t, p: padding, d: new Date(t) } : { n, t, p: padding };
         if (request.source === 'redis') writes.push(redis!.publish(topic, event));
         else if (request.source === 'log') writes.push(logSource!.publish(topic, event));
         else hub.publish(topic, event);

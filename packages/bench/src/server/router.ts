@@ -1,4 +1,6 @@
 import { initTRPC, tracked } from '@trpc/server';
+import superjson from 'superjson';
+import { SUPERJSON } from '../shared';
 import type { Hub } from './hub';
 import type { LogSource } from './logSource';
 import type { RedisSource } from './redisSource';
@@ -14,9 +16,12 @@ function topicInput(raw: unknown): TopicInput {
   return { topic };
 }
 
-/** The one router every tRPC transport serves. No transformer: plain JSON, so the transports are what differs. */
+/**
+ * The one router every tRPC transport serves. Plain JSON by default, so the transports are what
+ * differs; with `--superjson`, superjson, as most tRPC apps run.
+ */
 export function createBenchRouter(hub: Hub, redis: () => RedisSource | null, log: () => LogSource | null = () => null) {
-  const t = initTRPC.create();
+  const t = SUPERJSON ? initTRPC.create({ transformer: superjson }) : initTRPC.create();
   return t.router({
     /** Untracked events from the in-process hub. */
     events: t.procedure.input(topicInput).subscription(async function* ({ input, signal }) {
