@@ -72,13 +72,13 @@ function startPublishing(log: ReturnType<typeof createRedisEventLog<RoomTopics>>
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   })();
-  return {
-    published,
-    async stop() {
-      running = false;
-      await done;
-    },
+  const stop = async () => {
+    running = false;
+    await done;
   };
+  // Stopped before the log closes (cleanups run last first), also when a test fails before stopping it.
+  cleanup(stop);
+  return { published, stop };
 }
 
 describe.skipIf(!available)('three instances behind a round-robin balancer', () => {
@@ -165,6 +165,8 @@ describe.skipIf(!available)('three instances behind a round-robin balancer', () 
     const { instances, log } = await cluster('untracked-rr');
     const proxy = await startProxy({ upstreams: instances.map((instance) => instance.url) });
     cleanup(() => proxy.close());
+    // Instances started together know each other once they have greeted (within a second or so).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     const publisher = startPublishing(log, ['u'], 20);
     const recs = [0, 1, 2].map(() => {
       const rec = recorder();

@@ -1,9 +1,11 @@
-import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
+import { createTRPCClient, createWSClient, httpBatchLink, httpSubscriptionLink, splitLink, wsLink } from '@trpc/client';
+import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { initTRPC, tracked } from '@trpc/server';
 import { createMemoryEventLog, isBookmark, type EventLog } from '@trpc-longpoll/server';
 import { EventSource } from 'eventsource';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import {
   createLongPollClient,
@@ -175,5 +177,31 @@ describe('procedures that take part, and procedures that do not', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(rec.data().map((event) => event.id)).toEqual(ids);
     expect(received.map((event) => event.data.text)).toEqual(['one', 'two']);
+  });
+});
+
+describe("tRPC's WebSocket transport", () => {
+  it('wsLink sees the log\'s events and nothing else', async () => {
+    const log = createMemoryEventLog<RoomTopics>();
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const handler = applyWSSHandler({ wss, router: createRoomRouter(log, 'W') });
+    const ws = createWSClient({ url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, WebSocket: WebSocket as never });
+    cleanup(async () => {
+      await ws.close();
+      handler.broadcastReconnectNotification();
+      await new Promise((resolve) => wss.close(resolve));
+    });
+    const client = createTRPCClient<RoomRouter>({ links: [wsLink({ client: ws, transformer: superjson })] });
+    const rec = recorder<{ id: string; data: { text: string } }>();
+    const sub = client.onRoom.subscribe({ room: 'w' }, rec.callbacks);
+    cleanup(() => sub.unsubscribe());
+    await rec.untilStarted();
+    // As over SSE, the run starts from "now" when its generator first runs, which may be after `started`.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ids = [await log.publish('room:w', { text: 'one', publisher: 't', via: 't' }), await log.publish('room:w', { text: 'two', publisher: 't', via: 't' })];
+    await rec.untilData(2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(rec.data().map((event) => event.id)).toEqual(ids);
   });
 });

@@ -5,10 +5,10 @@ import type { ClusterChannel } from '../log/types';
  * channel (docs/protocol.md §5, "Several instances"):
  * - `moved`: a client's poll was served by `from`, so any other instance
  *   holding state for the same session, from an older poll, drops it;
- * - `hello`: `from` is alive. An instance greets at start and every
- *   `HELLO_EVERY_MS`, and greets back a peer it did not know, so a client
- *   whose `prev` names a live peer was moved by the balancer, while one that
- *   names an unknown instance outlived a restart.
+ * - `hello`: `from` is alive. An instance greets at start (and again 0.25,
+ *   1 and 3 s later), every `HELLO_EVERY_MS`, and greets back a peer it did
+ *   not know, so a client whose `prev` names a live peer was moved by the
+ *   balancer, while one that names an unknown instance outlived a restart.
  * Messages come from the operator's own infrastructure, but are still read
  * defensively: a malformed one is ignored.
  */
@@ -23,6 +23,7 @@ export interface MoveNotice {
 const MOVED = 'trpc-longpoll/moved';
 const HELLO = 'trpc-longpoll/hello';
 const HELLO_EVERY_MS = 15_000;
+const STARTUP_HELLOS_MS = [250, 1_000, 3_000];
 /** A peer unheard for this long is taken for gone. */
 const PEER_TTL_MS = 4 * HELLO_EVERY_MS;
 
@@ -49,6 +50,7 @@ export class ClusterLink {
   private readonly peers = new Map<string, number>();
   private readonly stopListening: () => void;
   private readonly timer: ReturnType<typeof setInterval>;
+  private readonly startup: ReturnType<typeof setTimeout>[] = [];
 
   constructor(
     private readonly channel: ClusterChannel,
@@ -58,7 +60,13 @@ export class ClusterLink {
     this.stopListening = channel.listen((text) => this.receive(text));
     this.timer = setInterval(() => this.hello(), HELLO_EVERY_MS);
     this.timer.unref?.();
+    // Instances that start together may greet before the others listen (pub/sub keeps nothing): greet again soon.
     this.hello();
+    for (const ms of STARTUP_HELLOS_MS) {
+      const timer = setTimeout(() => this.hello(), ms);
+      timer.unref?.();
+      this.startup.push(timer);
+    }
   }
 
   /** Whether `instance` is another instance heard from lately. */
@@ -73,6 +81,7 @@ export class ClusterLink {
 
   close(): void {
     clearInterval(this.timer);
+    for (const timer of this.startup) clearTimeout(timer);
     this.stopListening();
   }
 
