@@ -6,3 +6,4 @@
  */
 export { HEAD_SCRIPT, PUBLISH_SCRIPT, READ_SCRIPT } from './scripts';
 export { ORIGIN, formatEventId, numberOf, parseEventId, type StreamPosition } from './streamIds';
+export { jsonSerializer, trimArgsOf, type RedisEventLogRetention } from './retention';

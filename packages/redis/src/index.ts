@@ -1,1 +1,2 @@
-export { createRedisEventLog, type RedisEventLogOptions, type RedisEventLogRetention } from './redisEventLog';
+export { createRedisEventLog, type RedisEventLogOptions } from './redisEventLog';
+export type { RedisEventLogRetention } from './retention';

@@ -15,19 +15,8 @@ import {
 import { Redis, type RedisOptions } from 'ioredis';
 import { HEAD_SCRIPT, PUBLISH_SCRIPT, READ_SCRIPT } from './scripts';
 import { ORIGIN, formatEventId, numberOf, parseEventId, type StreamPosition } from './streamIds';
+import { jsonSerializer, trimArgsOf, type RedisEventLogRetention } from './retention';
 import { StreamWaker } from './waker';
-
-export interface RedisEventLogRetention {
-  /** Entries kept per topic (`XADD … MAXLEN`). Default 10 000 unless `maxAgeMs` is set. */
-  maxLen?: number;
-  /** Entries older than this (ms, by the Redis clock) are dropped on the next publish (`XTRIM … MINID`). */
-  maxAgeMs?: number;
-  /**
-   * Trim exactly (`=`) instead of letting Redis trim whole internal nodes (`~`,
-   * cheaper, keeps up to ~100 more entries). Default false.
-   */
-  exact?: boolean;
-}
 
 export interface RedisEventLogOptions {
   /**
@@ -71,7 +60,6 @@ interface ScriptedRedis extends Redis {
   trpcLongPollHead(meta: string, epoch: string): Promise<[epoch: string, n: string, ms: string]>;
 }
 
-const defaultSerializer = { serialize: (value: unknown) => JSON.stringify(value), deserialize: (text: string) => JSON.parse(text) as unknown };
 
 function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
@@ -84,17 +72,9 @@ function fieldOf(fields: string[], name: string): string | undefined {
  */
 export function createRedisEventLog<TTopics extends EventLogTopics>(opts: RedisEventLogOptions): EventLog<TTopics> {
   const prefix = opts.prefix ?? 'trpc-longpoll:';
-  const retention = opts.retention ?? {};
-  const maxLen = retention.maxLen ?? (retention.maxAgeMs === undefined ? 10_000 : undefined);
-  if (maxLen !== undefined && !(Number.isInteger(maxLen) && maxLen >= 1)) throw new TypeError('retention.maxLen must be a positive integer');
-  if (retention.maxAgeMs !== undefined && !(retention.maxAgeMs > 0)) throw new TypeError('retention.maxAgeMs must be positive');
-  const trimArgs = [
-    maxLen === undefined ? '' : String(maxLen),
-    retention.maxAgeMs === undefined ? '' : String(Math.ceil(retention.maxAgeMs)),
-    retention.exact ? '=' : '~',
-  ];
+  const trimArgs = trimArgsOf(opts.retention);
   const resetGraceMs = opts.resetGraceMs ?? 5_000;
-  const serializer = opts.serializer ?? defaultSerializer;
+  const serializer = opts.serializer ?? jsonSerializer;
   const readBatch = opts.readBatch ?? 100;
   const recheckMs = opts.recheckMs ?? 15_000;
   const bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 30_000;

@@ -15,16 +15,22 @@ import { Redis } from '@upstash/redis';
 import { RestClusterChannel } from './cluster';
 import { CommandBatcher, Script } from './commands';
 import { Poller, type ReadReply } from './poller';
-import { HEAD_SCRIPT, ORIGIN, PUBLISH_SCRIPT, READ_SCRIPT, formatEventId, numberOf, parseEventId, type StreamPosition } from '@trpc-longpoll/redis/format';
+import {
+  HEAD_SCRIPT,
+  ORIGIN,
+  PUBLISH_SCRIPT,
+  READ_SCRIPT,
+  formatEventId,
+  jsonSerializer,
+  numberOf,
+  parseEventId,
+  trimArgsOf,
+  type RedisEventLogRetention,
+  type StreamPosition,
+} from '@trpc-longpoll/redis/format';
 
-export interface UpstashEventLogRetention {
-  /** Entries kept per topic (`XADD … MAXLEN`). Default 10 000 unless `maxAgeMs` is set. */
-  maxLen?: number;
-  /** Entries older than this (ms, by the Redis clock) are dropped on the next publish (`XTRIM … MINID`). */
-  maxAgeMs?: number;
-  /** Trim exactly (`=`) instead of by whole internal nodes (`~`, cheaper, keeps up to ~100 more). Default false. */
-  exact?: boolean;
-}
+/** How much of each topic's stream is kept: the Redis log's retention. */
+export type UpstashEventLogRetention = RedisEventLogRetention;
 
 /** What `new Redis(…)` from `@upstash/redis` takes, reduced to what the log needs. */
 export interface UpstashRestConfig {
@@ -64,7 +70,6 @@ export interface UpstashEventLog<TTopics extends EventLogTopics> extends EventLo
   requests(): number;
 }
 
-const defaultSerializer = { serialize: (value: unknown) => JSON.stringify(value), deserialize: (text: string) => JSON.parse(text) as unknown };
 const publishScript = new Script(PUBLISH_SCRIPT);
 const readScript = new Script(READ_SCRIPT);
 const headScript = new Script(HEAD_SCRIPT);
@@ -146,17 +151,9 @@ class BookmarkClock {
  */
 export function createUpstashEventLog<TTopics extends EventLogTopics>(opts: UpstashEventLogOptions): UpstashEventLog<TTopics> {
   const prefix = opts.prefix ?? 'trpc-longpoll:';
-  const retention = opts.retention ?? {};
-  const maxLen = retention.maxLen ?? (retention.maxAgeMs === undefined ? 10_000 : undefined);
-  if (maxLen !== undefined && !(Number.isInteger(maxLen) && maxLen >= 1)) throw new TypeError('retention.maxLen must be a positive integer');
-  if (retention.maxAgeMs !== undefined && !(retention.maxAgeMs > 0)) throw new TypeError('retention.maxAgeMs must be positive');
-  const trimArgs = [
-    maxLen === undefined ? '' : String(maxLen),
-    retention.maxAgeMs === undefined ? '' : String(Math.ceil(retention.maxAgeMs)),
-    retention.exact ? '=' : '~',
-  ];
+  const trimArgs = trimArgsOf(opts.retention);
   const resetGraceMs = opts.resetGraceMs ?? 5_000;
-  const serializer = opts.serializer ?? defaultSerializer;
+  const serializer = opts.serializer ?? jsonSerializer;
   const readBatch = Math.max(1, Math.floor(positive(opts.readBatch, 'readBatch', 100)));
   const pollIntervalMs = positive(opts.pollIntervalMs, 'pollIntervalMs', 1_000);
   const minPollMs = Math.min(positive(opts.minPollMs, 'minPollMs', 50), pollIntervalMs);

@@ -99,6 +99,21 @@ function retryAfterMs(): number {
   return 1_000 + Math.floor(Math.random() * 3_000);
 }
 
+/** A body a framework parsed, if its JSON fits the limit; a deeper one than JSON can write is unreadable. */
+function withinLimit(parsed: unknown, maxBodyBytes: number): unknown {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(parsed);
+  } catch {
+    throw new BodyError('unreadable', 'The poll body cannot be written back as JSON');
+  }
+  // UTF-16 length is at most the UTF-8 size: encode only when it could matter.
+  if (text !== undefined && text.length * 3 > maxBodyBytes && new TextEncoder().encode(text).byteLength > maxBodyBytes) {
+    throw new BodyError('too-large', `The poll body is larger than ${maxBodyBytes} bytes`);
+  }
+  return parsed;
+}
+
 /** A full process is unavailable for now (503); an identity past its share is told it asks too much (429). */
 function refusalError(refusal: Refusal, messages: { process: string; identity: string }): TRPCError {
   return refusal.scope === 'process'
@@ -239,7 +254,8 @@ class PollPipeline {
 
   private async bodyOf(body: PollBody): Promise<unknown> {
     const { maxBodyBytes, bodyTimeoutMs } = this.options;
-    if ('parsed' in body) return body.parsed;
+    // A framework parsed it under its own limit, and a chunked body declared no length: measure what was parsed.
+    if ('parsed' in body) return withinLimit(body.parsed, maxBodyBytes);
     const text = 'text' in body ? body.text : await readBody(body.stream, maxBodyBytes, bodyTimeoutMs);
     if ('text' in body && new TextEncoder().encode(text).byteLength > maxBodyBytes) {
       throw new BodyError('too-large', `The poll body is larger than ${maxBodyBytes} bytes`);
